@@ -1,0 +1,36 @@
+"""The `curate` command line. Commands are thin: parse, call one library function, print."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from curate.cli import datasets, run
+from curate.errors import CurateError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="curate",
+    help="Curate fine-tuning data into versioned datasets, then train and evaluate from them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("run")(run.run)
+app.command("schema")(run.schema)
+app.add_typer(datasets.app, name="datasets")
+
+
+def main() -> None:
+    """Console entry point: logging to stderr, curate errors as one clear message and exit 1."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[RichHandler(show_path=False)])
+    try:
+        app()
+    except CurateError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        sys.exit(1)

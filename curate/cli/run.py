@@ -1,0 +1,48 @@
+"""`curate run` and `curate schema`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from curate.cli.options import DEFAULT_STORE, StoreOption
+from curate.pipeline import RunSummary, run_pipeline
+from curate.schema import SCHEMAS_DIR, write_schemas
+
+console = Console()
+
+
+def summary_table(summary: RunSummary) -> Table:
+    """Per-stage counts of one run as a rich table."""
+    table = Table(title=f"{summary.dataset}@{summary.version} ({summary.kind})", title_justify="left")
+    for column in ("stage", "in", "added", "kept", "removed", "top reasons", "seconds"):
+        table.add_column(column, justify="right" if column in ("in", "added", "kept", "removed", "seconds") else "left")
+    for s in summary.stages:
+        reasons = ", ".join(f"{r} {n}" for r, n in sorted(s.removed_by_reason.items(), key=lambda kv: -kv[1])[:3])
+        table.add_row(
+            s.stage, str(s.rows_in), str(s.rows_added), str(s.rows_kept), str(s.rows_removed), reasons, f"{s.seconds:.2f}"
+        )
+    return table
+
+
+def run(
+    pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML file.", exists=True, dir_okay=False)],
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
+    """Run a pipeline and commit one new version of its output dataset."""
+    summary = run_pipeline(pipeline, store_root=store, console=console)
+    console.print(summary_table(summary))
+    splits = ", ".join(f"{k} {v}" for k, v in summary.rows_per_split.items())
+    console.print(f"[green]committed[/] {summary.dataset}@{summary.version} in {store}: {splits} ({summary.seconds:.1f}s)")
+
+
+def schema(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the JSON Schemas into.")] = SCHEMAS_DIR,
+) -> None:
+    """Regenerate the JSON Schemas of the config files (editors autocomplete pipeline YAML)."""
+    for path in write_schemas(out):
+        console.print(f"wrote {path}")

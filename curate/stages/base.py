@@ -1,0 +1,142 @@
+"""The stage API: a pydantic config model plus a small class with one ``apply``.
+
+A stage receives the whole frame (record columns plus ``split``) and returns a
+:class:`StageResult`: the rows it keeps and the rows it removes, each removed row with a
+stable snake_case ``reason`` and a JSON ``detail``. The runner times every stage, counts rows
+and checks that rows in + rows added = rows kept + rows removed; stages never drop a row
+silently.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from curate.store import Store
+
+__all__ = ["Stage", "StageConfig", "StageContext", "StageResult", "detail_json"]
+
+T = TypeVar("T")
+
+
+class StageConfig(BaseModel):
+    """Base of every stage's config: unknown keys are errors, so typos fail at load time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class StageContext:
+    """What a stage may use besides its frame. Nothing here is global state.
+
+    Attributes
+    ----------
+    dataset
+        Name of the dataset the run writes (the pipeline's ``output``).
+    kind
+        Record kind of the frame (``sft``, ``preference``, ``prompt``, ``feedback``).
+    base_dir
+        Folder of the pipeline file; relative paths in stage configs resolve against it.
+    store
+        The dataset store (for caches such as embeddings, and for reading other versions).
+    stage_id
+        The id of the running stage in the pipeline (``quality``, or ``quality#2`` when repeated).
+    progress
+        A rich progress display owned by the runner, or ``None`` when running quietly.
+    """
+
+    dataset: str
+    kind: str
+    base_dir: Path
+    store: Store | None = None
+    stage_id: str = ""
+    progress: Progress | None = None
+
+    def track(self, items: Iterable[T], *, description: str, total: int | None = None) -> Iterator[T]:
+        """Iterate ``items`` with a progress bar when a display is attached."""
+        if self.progress is None:
+            yield from items
+            return
+        task = self.progress.add_task(f"{self.stage_id}: {description}", total=total)
+        try:
+            for item in items:
+                yield item
+                self.progress.advance(task)
+        finally:
+            self.progress.remove_task(task)
+
+
+def detail_json(**values: Any) -> str:
+    """Encode a removal detail as compact JSON (used for per-row ``detail``)."""
+    return json.dumps(values, ensure_ascii=False, sort_keys=True, default=str)
+
+
+@dataclass
+class StageResult:
+    """What a stage returns.
+
+    Attributes
+    ----------
+    kept
+        Rows that go on, with the input's columns (a stage may add score columns).
+    removed
+        Rows removed, with the input's columns plus ``reason`` (stable snake_case) and
+        ``detail`` (JSON text naming the rule / value / matched row, or null).
+    stats
+        Stage-specific extras (JSON-serialisable): chosen parameters, label distributions...
+    added
+        Rows the stage created (e.g. upsampling); accounting is in + added = kept + removed.
+    """
+
+    kept: pl.DataFrame
+    removed: pl.DataFrame
+    stats: dict[str, Any] = field(default_factory=dict)
+    added: int = 0
+
+    @classmethod
+    def partition(
+        cls,
+        frame: pl.DataFrame,
+        keep: pl.Series | pl.Expr,
+        *,
+        reason: str | pl.Expr,
+        detail: pl.Expr | None = None,
+        stats: dict[str, Any] | None = None,
+    ) -> StageResult:
+        """Split ``frame`` by a boolean mask; rows where it is false are removed with ``reason``."""
+        mask = keep if isinstance(keep, pl.Expr) else pl.lit(keep)
+        tagged = frame.with_columns(
+            __keep=mask.fill_null(False),
+            reason=reason if isinstance(reason, pl.Expr) else pl.lit(reason),
+            detail=(detail if detail is not None else pl.lit(None)).cast(pl.String),
+        )
+        kept = tagged.filter(pl.col("__keep")).drop("__keep", "reason", "detail")
+        removed = tagged.filter(~pl.col("__keep")).drop("__keep")
+        return cls(kept=kept, removed=removed.with_columns(pl.col("reason").cast(pl.String)), stats=stats or {})
+
+
+class Stage(ABC):
+    """Base class of every stage. Subclasses set ``name`` and ``Config`` and implement ``apply``.
+
+    Register a subclass with :func:`curate.stages.registry.register` so pipelines can name it.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type[StageConfig]]
+
+    def __init__(self, config: StageConfig) -> None:
+        self.config = config
+
+    @abstractmethod
+    def apply(self, frame: pl.DataFrame, ctx: StageContext) -> StageResult:
+        """Return the kept and removed rows of ``frame``."""

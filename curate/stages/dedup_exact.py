@@ -1,0 +1,48 @@
+"""``dedup_exact``: drop rows whose normalised conversation text equals an earlier row's."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import polars as pl
+from pydantic import Field
+
+from curate.records import text_of
+from curate.stages.base import Stage, StageConfig, StageContext, StageResult
+from curate.stages.registry import register
+
+
+class DedupExactConfig(StageConfig):
+    """Exact duplicates after normalisation: lowercase, whitespace runs folded, ends stripped."""
+
+    text: Literal["all", "user", "assistant"] = Field(
+        "all", description="Which turns are compared: the whole conversation, user turns or assistant turns."
+    )
+    lowercase: bool = Field(True, description="Compare case-insensitively.")
+
+
+@register
+class DedupExact(Stage):
+    """Keeps the first row of every group of identical texts; the others are removed with
+    reason ``exact_duplicate`` and ``detail = {"duplicate_of": <kept id>}``."""
+
+    name = "dedup_exact"
+    Config = DedupExactConfig
+
+    def apply(self, frame: pl.DataFrame, ctx: StageContext) -> StageResult:
+        roles = None if self.config.text == "all" else [self.config.text]
+        text = text_of(frame, ctx.kind, roles=roles).str.replace_all(r"\s+", " ").str.strip_chars()
+        if self.config.lowercase:
+            text = text.str.to_lowercase()
+        keyed = frame.with_columns(__key=text.hash(seed=0), __text=text)
+        first_id = pl.col("id").first().over("__key", "__text")
+        is_first = pl.int_range(pl.len()).over("__key", "__text") == 0
+        result = StageResult.partition(
+            keyed,
+            is_first,
+            reason="exact_duplicate",
+            detail=pl.concat_str(pl.lit('{"duplicate_of": "'), first_id, pl.lit('"}')),
+        )
+        result.kept = result.kept.drop("__key", "__text")
+        result.removed = result.removed.drop("__key", "__text")
+        return result

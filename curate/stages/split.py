@@ -1,0 +1,66 @@
+"""``split``: assign kept rows to train / validation / test, seeded and optionally stratified."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+from pydantic import Field, model_validator
+
+from curate.stages.base import Stage, StageConfig, StageContext, StageResult
+from curate.stages.registry import register
+
+
+class SplitConfig(StageConfig):
+    """Fractions of rows held out; the rest is ``train``."""
+
+    test: float = Field(0.1, ge=0.0, lt=1.0, description="Fraction of rows in the held-out `test` split.")
+    validation: float = Field(0.1, ge=0.0, lt=1.0, description="Fraction of rows in `validation`.")
+    stratify_by: str | None = Field(
+        "label",
+        description="Column whose values keep their proportions in every split; rows where it is "
+        "null form their own group. `None` splits without stratification. A column missing "
+        "from the data falls back to no stratification.",
+    )
+    seed: int = Field(0, description="Seed of the shuffle; the same seed and rows give the same splits.")
+
+    @model_validator(mode="after")
+    def _fractions_leave_train(self) -> SplitConfig:
+        if self.test + self.validation >= 1.0:
+            raise ValueError(f"test + validation must be below 1 so train is not empty, got {self.test + self.validation}")
+        return self
+
+
+def _assign(n: int, test: float, validation: float, rng: np.random.Generator) -> np.ndarray:
+    """Split labels for ``n`` rows of one group: rounded counts, shuffled positions."""
+    n_test, n_val = round(n * test), round(n * validation)
+    labels = np.array(["test"] * n_test + ["validation"] * n_val + ["train"] * (n - n_test - n_val), dtype=object)
+    rng.shuffle(labels)
+    return labels
+
+
+@register
+class Split(Stage):
+    """Deterministic split: rows are ordered by id inside each group before shuffling, so input
+    order does not matter. Removes nothing."""
+
+    name = "split"
+    Config = SplitConfig
+
+    def apply(self, frame: pl.DataFrame, ctx: StageContext) -> StageResult:
+        cfg = self.config
+        by = cfg.stratify_by if cfg.stratify_by and cfg.stratify_by in frame.columns else None
+        rng = np.random.default_rng(cfg.seed)
+        order = frame.with_row_index("__row").sort([by, "id", "__row"] if by else ["id", "__row"], nulls_last=True)
+        groups = order.get_column(by).to_list() if by else [None] * order.height
+        labels = np.empty(order.height, dtype=object)
+        start = 0
+        while start < order.height:
+            end = start
+            while end < order.height and groups[end] == groups[start]:
+                end += 1
+            labels[start:end] = _assign(end - start, cfg.test, cfg.validation, rng)
+            start = end
+        assigned = order.with_columns(split=pl.Series(labels, dtype=pl.String)).sort("__row").drop("__row")
+        counts = assigned.group_by("split").len().sort("split")
+        stats = {"stratified_by": by, "rows_per_split": dict(zip(counts["split"], counts["len"], strict=True))}
+        return StageResult(kept=assigned, removed=assigned.clear().with_columns(reason=pl.lit(None, pl.String), detail=pl.lit(None, pl.String)), stats=stats)

@@ -1,0 +1,1 @@
+"""curate.evaluate: held-out evaluators, metrics, judges and comparison reports."""

@@ -1,0 +1,1 @@
+"""curate.train: trainers on TRL / PEFT / bitsandbytes that train from dataset versions."""
