@@ -1,0 +1,165 @@
+"""File containers: one input file (or Hugging Face dataset folder) -> a list of plain dict rows.
+
+Each row comes with its 1-based position: the physical line for JSONL (blank lines are
+skipped, so the numbers match an editor), the row number for CSV, Parquet, JSON arrays and
+``datasets`` folders. Compression is picked by suffix (``.gz``, ``.bz2``), then the container
+by the suffix under it (``.jsonl``/``.ndjson``, ``.json``, ``.csv``/``.tsv``, ``.parquet``).
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from curate.errors import InputError
+
+__all__ = ["Row", "read_rows"]
+
+Row = tuple[int, dict[str, Any]]
+
+_OPENERS: dict[str, Callable[[Path], bytes]] = {
+    ".gz": lambda path: gzip.decompress(path.read_bytes()),
+    ".bz2": lambda path: bz2.decompress(path.read_bytes()),
+}
+
+
+def read_rows(path: Path, *, shown: str) -> list[Row]:
+    """Read every row of one input file or ``datasets`` folder.
+
+    Parameters
+    ----------
+    path
+        The file, possibly ``.gz`` / ``.bz2`` compressed, or a folder written by
+        ``datasets.Dataset.save_to_disk`` / ``DatasetDict.save_to_disk``.
+    shown
+        How error messages name the file (the path as the pipeline wrote it).
+
+    Returns
+    -------
+    ``(position, row)`` pairs in file order; ``position`` is 1-based.
+
+    Raises
+    ------
+    InputError
+        When the file is missing, its suffix is unknown, or its content does not parse.
+    """
+    if path.is_dir():
+        return _read_hf_folder(path, shown=shown)
+    if not path.is_file():
+        raise InputError(f"Input file {shown} does not exist (looked at {path}).")
+    suffixes = [s.lower() for s in path.suffixes]
+    opener = _OPENERS.get(suffixes[-1]) if suffixes else None
+    inner = suffixes[-2] if opener and len(suffixes) > 1 else (suffixes[-1] if suffixes and not opener else "")
+    reader = _READERS.get(inner)
+    if reader is None:
+        raise InputError(
+            f"Cannot tell how to read {shown}: the suffix {inner or '(none)'!r} is not one of "
+            f"{', '.join(sorted(_READERS))}, optionally followed by .gz or .bz2. Rename the file."
+        )
+    try:
+        data = opener(path) if opener else path.read_bytes()
+    except (OSError, EOFError) as exc:
+        raise InputError(f"Cannot decompress {shown}: {exc}.") from None
+    return reader(data, shown)
+
+
+def _read_jsonl(data: bytes, shown: str) -> list[Row]:
+    rows: list[Row] = []
+    for number, line in enumerate(data.decode("utf-8-sig").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"{shown}, line {number}: not valid JSON ({exc.msg} at column {exc.colno}). "
+                "Each line of a JSONL file must hold one JSON object; fix or remove that line."
+            ) from None
+        if not isinstance(row, dict):
+            raise InputError(f"{shown}, line {number}: expected a JSON object, found {type(row).__name__}.")
+        rows.append((number, row))
+    return rows
+
+
+def _read_json(data: bytes, shown: str) -> list[Row]:
+    text = data.decode("utf-8-sig")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":  # a JSONL file named .json
+            return _read_jsonl(data, shown)
+        raise InputError(f"{shown}, line {exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno}).") from None
+    items = _json_items(document)
+    if items is None:
+        raise InputError(
+            f"{shown}: expected a JSON array of objects, one object, or an object holding one list "
+            f"of objects; found {type(document).__name__}."
+        )
+    for index, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            raise InputError(f"{shown}, item {index}: expected a JSON object, found {type(item).__name__}.")
+    return list(enumerate(items, start=1))
+
+
+def _json_items(document: Any) -> list[Any] | None:
+    """Rows of a JSON document: an array, a wrapper like ``{"data": [...]}``, or one record."""
+    if isinstance(document, list):
+        return document
+    if not isinstance(document, dict):
+        return None
+    lists = [v for v in document.values() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)]
+    # {"conversations": [{"from": ...}]} is one record, not a wrapper: its list holds messages.
+    if len(document) == 1 and len(lists) == 1 and not any({"from", "role"} & set(x) for x in lists[0]):
+        return lists[0]
+    return [document]
+
+
+def _read_csv(data: bytes, shown: str, *, separator: str = ",") -> list[Row]:
+    try:
+        frame = pl.read_csv(data, infer_schema=False, separator=separator)
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"{shown}: not a readable CSV file ({exc}).") from None
+    return list(enumerate(frame.iter_rows(named=True), start=1))
+
+
+def _read_parquet(data: bytes, shown: str) -> list[Row]:
+    try:
+        frame = pl.read_parquet(io.BytesIO(data))
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"{shown}: not a readable Parquet file ({exc}).") from None
+    return list(enumerate(frame.iter_rows(named=True), start=1))
+
+
+def _read_hf_folder(path: Path, *, shown: str) -> list[Row]:
+    if not ((path / "dataset_dict.json").is_file() or (path / "state.json").is_file()):
+        raise InputError(
+            f"{shown} is a folder but not a Hugging Face dataset saved with save_to_disk "
+            "(no dataset_dict.json or state.json inside). Point `path` at a file or a glob."
+        )
+    import datasets  # slow to import; only needed for this container
+
+    loaded = datasets.load_from_disk(str(path))
+    if isinstance(loaded, datasets.Dataset):
+        return list(enumerate(loaded, start=1))
+    rows: list[Row] = []
+    for split, part in loaded.items():
+        # The split travels in the row so it reaches meta; positions restart per split.
+        rows.extend((index, {**row, "split": split}) for index, row in enumerate(part, start=1))
+    return rows
+
+
+_READERS: dict[str, Callable[[bytes, str], list[Row]]] = {
+    ".jsonl": _read_jsonl,
+    ".ndjson": _read_jsonl,
+    ".json": _read_json,
+    ".csv": _read_csv,
+    ".tsv": lambda data, shown: _read_csv(data, shown, separator="\t"),
+    ".parquet": _read_parquet,
+}

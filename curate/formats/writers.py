@@ -1,0 +1,159 @@
+"""Export records as JSONL in the formats trainers and other tools read.
+
+========== ============================================================================
+format     rows written
+========== ============================================================================
+messages   sft ``{"messages"}``; preference ``{"prompt", "chosen", "rejected"}``;
+           prompt ``{"prompt"}`` (message lists of ``{role, content}``)
+alpaca     sft ``{"instruction", "input", "output", "system"?, "history"?}``
+sharegpt   sft ``{"conversations": [{from, value}], "system"?, "tools"?}``;
+           preference ``{"conversations", "chosen": {from, value}, "rejected"}``
+========== ============================================================================
+
+A non-null ``label`` is written as ``"label"`` (and ``margin`` for preference), so reading the
+export back gives the same record ids.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import polars as pl
+
+from curate.errors import InputError
+
+__all__ = ["write_records"]
+
+_TO_SHAREGPT = {"user": "human", "assistant": "gpt", "system": "system", "tool": "observation"}
+
+
+class _Unfit(Exception):
+    """A record that the target format cannot express (message says why)."""
+
+
+def _labelled(out: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+    for key in ("label", "margin"):
+        if row.get(key) is not None:
+            out[key] = row[key]
+    return out
+
+
+def _strip(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
+    return [{"role": m["role"], "content": m["content"]} for m in messages]
+
+
+def _messages_row(row: dict[str, Any], kind: str) -> dict[str, Any]:
+    columns = {"sft": ("messages",), "preference": ("prompt", "chosen", "rejected"), "prompt": ("prompt",)}[kind]
+    return _labelled({column: _strip(row[column]) for column in columns}, row)
+
+
+def _split_system(messages: list[dict[str, Any]]) -> tuple[str | None, list[dict[str, Any]]]:
+    if messages and messages[0]["role"] == "system":
+        return messages[0]["content"], messages[1:]
+    return None, messages
+
+
+def _alpaca_row(row: dict[str, Any], kind: str) -> dict[str, Any]:
+    system, turns = _split_system(row["messages"])
+    roles = [m["role"] for m in turns]
+    if not roles or roles != ["user", "assistant"] * (len(roles) // 2):
+        raise _Unfit(f"its roles are {roles}, and alpaca holds an optional system message then user/assistant pairs")
+    pairs = [[turns[i]["content"], turns[i + 1]["content"]] for i in range(0, len(turns), 2)]
+    (instruction, output), history = pairs[-1], pairs[:-1]
+    out: dict[str, Any] = {"instruction": instruction, "input": "", "output": output}
+    if system is not None:
+        out["system"] = system
+    if history:
+        out["history"] = history
+    return _labelled(out, row)
+
+
+def _sharegpt_messages(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
+    return [{"from": _TO_SHAREGPT[m["role"]], "value": m["content"]} for m in messages]
+
+
+def _sharegpt_row(row: dict[str, Any], kind: str) -> dict[str, Any]:
+    if kind == "preference":
+        if len(row["chosen"]) != 1 or len(row["rejected"]) != 1:
+            raise _Unfit("ShareGPT preference holds exactly one chosen and one rejected message")
+        out = {"conversations": _sharegpt_messages(row["prompt"])}
+        out |= {side: _sharegpt_messages(row[side])[0] for side in ("chosen", "rejected")}
+        return _labelled(out, row)
+    system, turns = _split_system(row["messages"])
+    out = {"conversations": _sharegpt_messages(turns)}
+    if system is not None:
+        out["system"] = system
+    tools = json.loads(row["meta"] or "{}").get("tools")
+    if tools is not None:
+        out["tools"] = tools
+    return _labelled(out, row)
+
+
+_WRITERS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any], str], dict[str, Any]]]] = {
+    "messages": (("sft", "preference", "prompt"), _messages_row),
+    "alpaca": (("sft",), _alpaca_row),
+    "sharegpt": (("sft", "preference"), _sharegpt_row),
+}
+
+
+def _open(path: Path) -> IO[str]:
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
+        return gzip.open(path, "wt", encoding="utf-8")
+    if suffix == ".bz2":
+        return bz2.open(path, "wt", encoding="utf-8")
+    return path.open("w", encoding="utf-8")
+
+
+def write_records(
+    frame: pl.DataFrame, *, kind: str, format: Literal["messages", "alpaca", "sharegpt"], path: Path
+) -> int:
+    """Write records of ``kind`` as JSONL in ``format``, one object per line.
+
+    Parameters
+    ----------
+    frame
+        Records with the schema of ``kind`` (extra columns are ignored).
+    kind
+        The record kind of ``frame``.
+    format
+        ``messages`` (sft, preference, prompt), ``alpaca`` (sft) or ``sharegpt`` (sft, preference).
+    path
+        The output file; a ``.gz`` or ``.bz2`` suffix compresses it. Parent folders are created.
+
+    Returns
+    -------
+    The number of rows written.
+
+    Raises
+    ------
+    InputError
+        When ``format`` cannot hold ``kind``, or a record does not fit it (e.g. a tool turn in
+        alpaca); the message names the record id. Nothing is left half-written.
+
+    Examples
+    --------
+    >>> write_records(rows.valid, kind="sft", format="sharegpt", path=Path("out/train.jsonl"))
+    """
+    if format not in _WRITERS:
+        raise InputError(f"Unknown export format {format!r}; use one of {', '.join(_WRITERS)}.")
+    kinds, convert = _WRITERS[format]
+    if kind not in kinds:
+        raise InputError(f"The {format} format cannot hold {kind} records; it holds {', '.join(kinds)}.")
+    lines = []
+    for row in frame.iter_rows(named=True):
+        try:
+            lines.append(json.dumps(convert(row, kind), ensure_ascii=False))
+        except _Unfit as exc:
+            raise InputError(
+                f"Record {row['id']} cannot be written as {format}: {exc}. Export it as messages instead."
+            ) from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _open(path) as out:
+        out.writelines(line + "\n" for line in lines)
+    return len(lines)
