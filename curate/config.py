@@ -37,6 +37,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from curate.errors import ConfigError
+from curate.formats.table import mapping_problem
 from curate.stages import registry
 from curate.stages.base import StageConfig
 from curate.yamlfile import load_yaml_model
@@ -80,6 +81,13 @@ class SourceConfig(BaseModel):
         description="For `table` format: record field -> input column. sft: user, assistant, system, "
         "label, id; preference: prompt, chosen, rejected, label; columns not mapped go to `meta`.",
     )
+
+    @model_validator(mode="after")
+    def _mapping_fits(self) -> SourceConfig:
+        problem = mapping_problem(self.mapping, format=self.format, kind=self.kind)
+        if problem:
+            raise ValueError(problem)
+        return self
 
 
 class _StageEntry(BaseModel):

@@ -62,7 +62,8 @@ def format_validation_error(error: ValidationError, *, path: Path, root: yaml.No
         where = f"line {node.start_mark.line + 1}" if node is not None else "line ?"
         value = problem.get("input")
         shown = "" if problem["type"] == "missing" or isinstance(value, dict | list) else f" (got {value!r})"
-        lines.append(f"  {path}, {where}, {_loc_text(loc)}: {problem['msg']}{shown}")
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"  {path}, {where}, {_loc_text(loc)}: {message}{shown}")
     return "\n".join(lines)
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field, model_validator
 
+from curate.errors import StageError
 from curate.stages.base import Stage, StageConfig, StageContext, StageResult
 from curate.stages.registry import register
 
@@ -18,8 +19,8 @@ class SplitConfig(StageConfig):
     stratify_by: str | None = Field(
         "label",
         description="Column whose values keep their proportions in every split; rows where it is "
-        "null form their own group. `None` splits without stratification. A column missing "
-        "from the data falls back to no stratification.",
+        "null form their own group. `None` splits without stratification. The default `label` "
+        "falls back to no stratification for kinds without a label column.",
     )
     seed: int = Field(0, description="Seed of the shuffle; the same seed and rows give the same splits.")
 
@@ -46,9 +47,22 @@ class Split(Stage):
     name = "split"
     Config = SplitConfig
 
+    def _stratify_column(self, frame: pl.DataFrame) -> str | None:
+        by = self.config.stratify_by
+        if by is None or (by == "label" and by not in frame.columns):
+            return None
+        if by not in frame.columns:
+            raise StageError(f"split: stratify_by column {by!r} is not in the data; columns are {', '.join(frame.columns)}.")
+        if frame.schema[by].is_nested():
+            raise StageError(
+                f"split: stratify_by column {by!r} holds {frame.schema[by]} values; stratify by a scalar "
+                "column such as `label`."
+            )
+        return by
+
     def apply(self, frame: pl.DataFrame, ctx: StageContext) -> StageResult:
         cfg = self.config
-        by = cfg.stratify_by if cfg.stratify_by and cfg.stratify_by in frame.columns else None
+        by = self._stratify_column(frame)
         rng = np.random.default_rng(cfg.seed)
         order = frame.with_row_index("__row").sort([by, "id", "__row"] if by else ["id", "__row"], nulls_last=True)
         groups = order.get_column(by).to_list() if by else [None] * order.height
