@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from pydantic import ValidationError
 
 from curate.config import SourceConfig
 from curate.errors import InputError
@@ -132,10 +133,8 @@ def test_mapping_to_a_missing_column_lists_the_available_columns(tmp_path: Path)
 def test_mapping_without_the_fields_a_kind_needs_fails(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     path.write_text("question,answer\nq,a\n")
-    with pytest.raises(InputError, match=r"lacks assistant, which every sft record needs"):
-        read(path, mapping={"user": "question"}, kind="sft")
-    with pytest.raises(InputError, match=r"key\(s\) chosen that a sft record does not have"):
-        read(path, mapping={"user": "question", "assistant": "answer", "chosen": "answer"}, kind="sft")
+    with pytest.raises(InputError, match=r"t\.csv as a table: mapping lacks assistant, which every sft record needs"):
+        read(path, mapping={"user": "question"})
 
 
 def test_table_mapping_builds_preference_and_prompt_records(tmp_path: Path) -> None:
@@ -234,3 +233,17 @@ def test_preference_records_cannot_be_exported_as_alpaca(tmp_path: Path) -> None
     assert rows.kind == "preference"
     with pytest.raises(InputError, match=r"The alpaca format cannot hold preference records; it holds sft\."):
         write_records(rows.valid, kind="preference", format="alpaca", path=tmp_path / "out.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"format": "table"}, "format table needs `mapping`"),
+        ({"format": "alpaca", "mapping": {"user": "q"}}, "`mapping` only applies to format table"),
+        ({"mapping": {"question": "q"}}, "mapping key\\(s\\) question do not fit any record kind"),
+        ({"kind": "prompt", "mapping": {"user": "q"}}, "mapping key\\(s\\) user do not fit a prompt record; use prompt"),
+    ],
+)
+def test_mapping_that_cannot_fit_fails_when_the_config_loads(options: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        SourceConfig(path="t.csv", **options)

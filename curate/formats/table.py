@@ -14,7 +14,7 @@ from typing import Any
 
 from curate.errors import InputError
 
-__all__ = ["MAPPING_KEYS", "REQUIRED_KEYS", "check_mapping", "table_record"]
+__all__ = ["MAPPING_KEYS", "REQUIRED_KEYS", "check_mapping", "mapping_problem", "table_record"]
 
 # Mapping keys each kind accepts, and the ones it needs.
 MAPPING_KEYS: dict[str, tuple[str, ...]] = {
@@ -33,29 +33,41 @@ _MESSAGE_ROLES = {"user": "user", "assistant": "assistant", "prompt": "user", "c
                   "rejected": "assistant", "completion": "assistant"}  # fmt: skip
 
 
+def mapping_problem(mapping: dict[str, str] | None, *, format: str, kind: str | None) -> str | None:
+    """What is wrong with a source's ``format`` / ``kind`` / ``mapping`` combination, or ``None``.
+
+    Decidable from the config alone, so :class:`curate.config.SourceConfig` runs it when the
+    pipeline file is loaded. With ``kind`` unknown, keys are checked against every kind.
+    """
+    if format == "table" and not mapping:
+        return "format table needs `mapping` (record field -> column), e.g. {user: question, assistant: answer}"
+    if not mapping:
+        return None
+    if format not in ("auto", "table"):
+        return f"`mapping` only applies to format table (or auto), not {format}; remove it or set `format: table`"
+    allowed = MAPPING_KEYS[kind] if kind else tuple(dict.fromkeys(k for keys in MAPPING_KEYS.values() for k in keys))
+    unknown = [key for key in mapping if key not in allowed]
+    if unknown:
+        what = f"a {kind} record" if kind else "any record kind"
+        return f"mapping key(s) {', '.join(unknown)} do not fit {what}; use {', '.join(allowed)}"
+    missing = [key for key in REQUIRED_KEYS[kind] if key not in mapping] if kind else []
+    if missing:
+        return f"mapping lacks {', '.join(missing)}, which every {kind} record needs"
+    return None
+
+
 def check_mapping(mapping: dict[str, str] | None, *, kind: str, columns: Sequence[str], path: str) -> dict[str, str]:
     """Check a table mapping against the kind and the file's columns.
 
     Raises
     ------
     InputError
-        When the mapping is missing, uses a key the kind does not know, lacks a key the kind
-        needs, or names a column the file does not have (the message lists the columns it has).
+        When :func:`mapping_problem` finds a problem, or the mapping names a column the file
+        does not have (the message lists the columns it has).
     """
-    if not mapping:
-        raise InputError(
-            f"{path} is read as a table, which needs `mapping` (record field -> column), e.g. "
-            f"{{user: question, assistant: answer}}. Columns in the file: {', '.join(columns)}."
-        )
-    unknown = [key for key in mapping if key not in MAPPING_KEYS[kind]]
-    if unknown:
-        raise InputError(
-            f"mapping for {path} has key(s) {', '.join(unknown)} that a {kind} record does not have; "
-            f"{kind} accepts {', '.join(MAPPING_KEYS[kind])}."
-        )
-    missing = [key for key in REQUIRED_KEYS[kind] if key not in mapping]
-    if missing:
-        raise InputError(f"mapping for {path} lacks {', '.join(missing)}, which every {kind} record needs.")
+    problem = mapping_problem(mapping, format="table", kind=kind)
+    if problem or not mapping:
+        raise InputError(f"Cannot read {path} as a table: {problem}. Columns in the file: {', '.join(columns)}.")
     for key, column in mapping.items():
         if column not in columns:
             raise InputError(
