@@ -54,9 +54,11 @@ def read_rows(path: Path, *, shown: str) -> list[Row]:
         return _read_hf_folder(path, shown=shown)
     if not path.is_file():
         raise InputError(f"Input file {shown} does not exist (looked at {path}).")
-    suffixes = [s.lower() for s in path.suffixes]
-    opener = _OPENERS.get(suffixes[-1]) if suffixes else None
-    inner = suffixes[-2] if opener and len(suffixes) > 1 else (suffixes[-1] if suffixes and not opener else "")
+    suffixes = [s.lower() for s in path.suffixes] or [""]
+    opener = _OPENERS.get(suffixes[-1])
+    if opener:
+        suffixes.pop()
+    inner = suffixes[-1] if suffixes else ""
     reader = _READERS.get(inner)
     if reader is None:
         raise InputError(
@@ -70,9 +72,16 @@ def read_rows(path: Path, *, shown: str) -> list[Row]:
     return reader(data, shown)
 
 
+def _decode(data: bytes, shown: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{shown} is not UTF-8 text (byte {exc.start}: {exc.reason}); re-encode it as UTF-8.") from None
+
+
 def _read_jsonl(data: bytes, shown: str) -> list[Row]:
     rows: list[Row] = []
-    for number, line in enumerate(data.decode("utf-8-sig").splitlines(), start=1):
+    for number, line in enumerate(_decode(data, shown).splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -89,9 +98,8 @@ def _read_jsonl(data: bytes, shown: str) -> list[Row]:
 
 
 def _read_json(data: bytes, shown: str) -> list[Row]:
-    text = data.decode("utf-8-sig")
     try:
-        document = json.loads(text)
+        document = json.loads(_decode(data, shown))
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":  # a JSONL file named .json
             return _read_jsonl(data, shown)
