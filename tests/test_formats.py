@@ -60,13 +60,19 @@ def test_json_object_holding_a_list_gives_one_row_per_item(tmp_path: Path) -> No
 
 def test_json_object_that_is_one_conversation_gives_one_row(tmp_path: Path) -> None:
     path = tmp_path / "one.json"
-    path.write_text(json.dumps({"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]}))
-    assert read(path).valid["messages"].to_list() == [[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]]
+    path.write_text(
+        json.dumps({"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]})
+    )
+    assert read(path).valid["messages"].to_list() == [
+        [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    ]
 
 
 def test_csv_with_crlf_inside_quoted_fields_keeps_one_row_per_record(tmp_path: Path) -> None:
     path = tmp_path / "tickets.csv"
-    path.write_bytes(b'question,answer,intent,order\r\n"Cancel?","Step 1.\r\nStep 2.",cancel,007\r\nhi,hello,greet,008\r\n')
+    path.write_bytes(
+        b'question,answer,intent,order\r\n"Cancel?","Step 1.\r\nStep 2.",cancel,007\r\nhi,hello,greet,008\r\n'
+    )
     rows = read(path, mapping={"user": "question", "assistant": "answer", "label": "intent"})
     assert rows.valid["messages"][0][1]["content"] == "Step 1.\r\nStep 2."
     assert rows.valid["label"].to_list() == ["cancel", "greet"]
@@ -160,7 +166,9 @@ def test_auto_detection_failure_names_file_keys_and_expected_keys(tmp_path: Path
 
 def test_unknown_sharegpt_speaker_is_removed_as_unknown_role(tmp_path: Path) -> None:
     convo = [{"from": "human", "value": "hi"}, {"from": "bot", "value": "hello"}]
-    path = write_jsonl(tmp_path / "s.jsonl", [{"conversations": convo}, {"conversations": convo[:1] + [convo[0] | {"from": "gpt"}]}])
+    path = write_jsonl(
+        tmp_path / "s.jsonl", [{"conversations": convo}, {"conversations": convo[:1] + [convo[0] | {"from": "gpt"}]}]
+    )
     rows = read(path)
     assert rows.valid.height == 1
     bad = rows.invalid.row(0, named=True)
@@ -194,7 +202,9 @@ def test_hh_rlhf_prefix_mismatch_keeps_the_chosen_prompt_and_flags_it(tmp_path: 
 
 
 def test_hh_rlhf_text_without_an_assistant_turn_is_removed(tmp_path: Path) -> None:
-    rows = read(write_jsonl(tmp_path / "hh.jsonl", [{"chosen": "\n\nHuman: hi", "rejected": "\n\nHuman: hi"}]), format="hh_rlhf")
+    rows = read(
+        write_jsonl(tmp_path / "hh.jsonl", [{"chosen": "\n\nHuman: hi", "rejected": "\n\nHuman: hi"}]), format="hh_rlhf"
+    )
     assert rows.invalid["reason"].to_list() == ["empty_chosen"]
 
 
@@ -204,7 +214,9 @@ def test_sft_rows_read_as_kind_prompt_drop_the_final_answer(tmp_path: Path) -> N
 
 
 def test_a_kind_the_format_cannot_produce_fails_with_the_fix(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"become sft records; they cannot be read as kind preference\. Set `kind: sft`"):
+    with pytest.raises(
+        InputError, match=r"become sft records; they cannot be read as kind preference\. Set `kind: sft`"
+    ):
         read(write_jsonl(tmp_path / "m.jsonl", [ROW]), kind="preference")
 
 
@@ -217,7 +229,12 @@ def test_alpaca_export_refuses_a_tool_turn_and_names_the_record(tmp_path: Path) 
 
 
 def test_alpaca_export_writes_system_and_history(tmp_path: Path) -> None:
-    chat = [{"role": "system", "content": "Be brief."}, *CHAT, {"role": "user", "content": "Thanks"}, {"role": "assistant", "content": "Bye"}]
+    chat = [
+        {"role": "system", "content": "Be brief."},
+        *CHAT,
+        {"role": "user", "content": "Thanks"},
+        {"role": "assistant", "content": "Bye"},
+    ]
     rows = read(write_jsonl(tmp_path / "m.jsonl", [{"messages": chat, "label": "shipping"}]))
     out = tmp_path / "out.jsonl.gz"
     write_records(rows.valid, kind="sft", format="alpaca", path=out)
@@ -241,9 +258,29 @@ def test_preference_records_cannot_be_exported_as_alpaca(tmp_path: Path) -> None
         ({"format": "table"}, "format table needs `mapping`"),
         ({"format": "alpaca", "mapping": {"user": "q"}}, "`mapping` only applies to format table"),
         ({"mapping": {"question": "q"}}, "mapping key\\(s\\) question do not fit any record kind"),
-        ({"kind": "prompt", "mapping": {"user": "q"}}, "mapping key\\(s\\) user do not fit a prompt record; use prompt"),
+        (
+            {"kind": "prompt", "mapping": {"user": "q"}},
+            "mapping key\\(s\\) user do not fit a prompt record; use prompt",
+        ),
     ],
 )
 def test_mapping_that_cannot_fit_fails_when_the_config_loads(options: dict, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         SourceConfig(path="t.csv", **options)
+
+
+def test_prompt_records_export_as_messages_and_read_back_with_the_same_ids(tmp_path: Path) -> None:
+    rows = read(write_jsonl(tmp_path / "m.jsonl", [ROW, {"messages": CHAT, "label": "shipping"}]), kind="prompt")
+    out = tmp_path / "prompts.jsonl.bz2"
+    assert write_records(rows.valid, kind="prompt", format="messages", path=out) == 2
+    again = read(out)
+    assert again.kind == "prompt"
+    assert again.valid["id"].to_list() == rows.valid["id"].to_list()
+    assert again.valid["label"].to_list() == [None, "shipping"]
+
+
+def test_a_file_that_is_not_utf8_fails_naming_the_byte(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes('{"messages": "café"}\n'.encode("latin-1"))
+    with pytest.raises(InputError, match=r"latin1\.jsonl is not UTF-8 text \(byte 17: invalid continuation byte\)"):
+        read(path)

@@ -80,7 +80,10 @@ def test_bitext_maps_columns_keeps_the_rest_in_meta_and_keeps_label_imbalance() 
     assert (counts["ACCOUNT"], counts["NEWSLETTER"]) == (1041, 142)
     first = meta(rows.valid)[0]
     assert first["intent"] == "cancel_order" and first["line"] == 1
-    assert rows.valid["messages"][0].to_list()[0] == {"role": "user", "content": "how can I cancel purchase 113542617735902?"}
+    assert rows.valid["messages"][0].to_list()[0] == {
+        "role": "user",
+        "content": "how can I cancel purchase 113542617735902?",
+    }
     # CRLF inside quoted fields stays inside the answer instead of splitting the row.
     assert "\r\n" in rows.valid["messages"][0][1]["content"]
 
@@ -92,7 +95,7 @@ def _transcript(messages: list[dict]) -> str:
 
 def test_hh_rlhf_chosen_and_rejected_share_the_prompt_and_differ_in_the_last_answer() -> None:
     rows = read("hh_rlhf/test.jsonl.gz")
-    raw = [json.loads(line) for line in gzip.open(DATA / "hh_rlhf/test.jsonl.gz", "rt", encoding="utf-8")]
+    raw = [json.loads(line) for line in gzip.decompress((DATA / "hh_rlhf/test.jsonl.gz").read_bytes()).splitlines()]
     mismatched = 0
     for record, source, info in zip(rows.valid.iter_rows(named=True), raw, meta(rows.valid), strict=True):
         assert record["chosen"][0]["role"] == record["rejected"][0]["role"] == "assistant"
@@ -162,7 +165,9 @@ def test_sharegpt_samples_keep_long_multi_turn_conversations() -> None:
 
 
 def test_seed_tasks_with_nested_instances_are_not_guessed_and_the_error_lists_formats() -> None:
-    with pytest.raises(InputError, match=r"(?s)seed_tasks\.jsonl.*instances, instruction.*alpaca: instruction \+ output"):
+    with pytest.raises(
+        InputError, match=r"(?s)seed_tasks\.jsonl.*instances, instruction.*alpaca: instruction \+ output"
+    ):
         read("alpaca_seed_tasks/seed_tasks.jsonl")
 
 

@@ -76,7 +76,9 @@ def _decode(data: bytes, shown: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputError(f"{shown} is not UTF-8 text (byte {exc.start}: {exc.reason}); re-encode it as UTF-8.") from None
+        raise InputError(
+            f"{shown} is not UTF-8 text (byte {exc.start}: {exc.reason}); re-encode it as UTF-8."
+        ) from None
 
 
 def _read_jsonl(data: bytes, shown: str) -> list[Row]:

@@ -21,8 +21,8 @@ __all__ = [
     "alpaca",
     "hh_rlhf",
     "kto",
-    "messages",
     "message_text",
+    "messages",
     "sharegpt",
     "sharegpt_preference",
 ]
@@ -175,7 +175,10 @@ def messages(row: dict[str, Any]) -> Converted:
     """
     if "messages" in row:
         turns = row["messages"]
-        record = {"messages": _openai_messages(turns), "meta": {**_extras(row, ("messages", "label")), **_loss_weights(turns)}}
+        record = {
+            "messages": _openai_messages(turns),
+            "meta": {**_extras(row, ("messages", "label")), **_loss_weights(turns)},
+        }
         return "sft", _with_label(record, row)
     if "chosen" not in row and "chosen_messages" not in row:
         record = {"prompt": _openai_messages(row.get("prompt")), "meta": _extras(row, ("prompt", "label"))}

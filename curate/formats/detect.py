@@ -11,7 +11,8 @@ __all__ = ["EXPECTED_KEYS", "detect_format", "natural_kind"]
 
 # What each format expects, for the error message when detection fails.
 EXPECTED_KEYS: dict[str, str] = {
-    "messages": "messages [{role, content}]; or prompt/chosen/rejected message lists; or chosen_messages/rejected_messages",
+    "messages": "messages [{role, content}]; or prompt/chosen/rejected message lists; "
+    "or chosen_messages/rejected_messages",
     "kto": "messages [{role, content}] + label (true/false)",
     "sharegpt": "conversations [{from, value}] (or messages with from/value), optional system, tools",
     "sharegpt_preference": "conversations [{from, value}] + chosen {from, value} + rejected {from, value}",

@@ -66,7 +66,12 @@ def _recast(record: dict[str, Any], *, have: str, want: str, format: str, path: 
         return record
     if want == "prompt" and have == "sft":
         messages = record.get("messages")
-        while isinstance(messages, list) and messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "assistant":
+        while (
+            isinstance(messages, list)
+            and messages
+            and isinstance(messages[-1], dict)
+            and messages[-1].get("role") == "assistant"
+        ):
             messages = messages[:-1]
         return {"prompt": messages, "label": record.get("label"), "meta": record["meta"]}
     if want == "prompt" and have in ("preference", "feedback"):
