@@ -31,12 +31,21 @@ class SplitConfig(StageConfig):
         return self
 
 
-def _assign(n: int, test: float, validation: float, rng: np.random.Generator) -> np.ndarray:
-    """Split labels for ``n`` rows of one group: rounded counts, shuffled positions."""
-    n_test, n_val = round(n * test), round(n * validation)
-    labels = np.array(["test"] * n_test + ["validation"] * n_val + ["train"] * (n - n_test - n_val), dtype=object)
-    rng.shuffle(labels)
-    return labels
+def _quotas(sizes: np.ndarray, fraction: float, capacity: np.ndarray) -> np.ndarray:
+    """Rows per group for one held-out split: ``round(total * fraction)`` rows overall, shared
+    between groups in proportion to their size by largest remainder (so small groups still
+    contribute and the overall fraction is exact), never more than a group's ``capacity``."""
+    target = min(int(round(sizes.sum() * fraction)), int(capacity.sum()))
+    exact = sizes * fraction
+    quota = np.minimum(np.floor(exact).astype(int), capacity)
+    order = np.argsort(-(exact - np.floor(exact)), kind="stable")
+    while quota.sum() < target:
+        for g in order:
+            if quota.sum() >= target:
+                break
+            if quota[g] < capacity[g]:
+                quota[g] += 1
+    return quota
 
 
 @register
@@ -65,16 +74,15 @@ class Split(Stage):
         by = self._stratify_column(frame)
         rng = np.random.default_rng(cfg.seed)
         order = frame.with_row_index("__row").sort([by, "id", "__row"] if by else ["id", "__row"], nulls_last=True)
-        groups = order.get_column(by).to_list() if by else [None] * order.height
+        group = order.get_column(by).rle_id().to_numpy() if by else np.zeros(order.height, dtype=np.int64)
+        sizes = np.bincount(group)
+        n_test = _quotas(sizes, cfg.test, sizes)
+        n_val = _quotas(sizes, cfg.validation, sizes - n_test)
         labels = np.empty(order.height, dtype=object)
-        start = 0
-        while start < order.height:
-            end = start
-            while end < order.height and groups[end] == groups[start]:
-                end += 1
-            labels[start:end] = _assign(end - start, cfg.test, cfg.validation, rng)
-            start = end
+        for g, start in enumerate(np.cumsum(sizes) - sizes):
+            part = ["test"] * n_test[g] + ["validation"] * n_val[g] + ["train"] * (sizes[g] - n_test[g] - n_val[g])
+            labels[start : start + sizes[g]] = rng.permutation(np.array(part, dtype=object))
         assigned = order.with_columns(split=pl.Series(labels, dtype=pl.String)).sort("__row").drop("__row")
         counts = assigned.group_by("split").len().sort("split")
         stats = {"stratified_by": by, "rows_per_split": dict(zip(counts["split"], counts["len"], strict=True))}
-        return StageResult(kept=assigned, removed=assigned.clear().with_columns(reason=pl.lit(None, pl.String), detail=pl.lit(None, pl.String)), stats=stats)
+        return StageResult.partition(assigned, pl.lit(True), reason="", stats=stats)
