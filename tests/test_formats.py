@@ -284,3 +284,10 @@ def test_a_file_that_is_not_utf8_fails_naming_the_byte(tmp_path: Path) -> None:
     path.write_bytes('{"messages": "café"}\n'.encode("latin-1"))
     with pytest.raises(InputError, match=r"latin1\.jsonl is not UTF-8 text \(byte 17: invalid continuation byte\)"):
         read(path)
+
+
+def test_preference_margin_is_read_as_a_number_or_kept_in_meta(tmp_path: Path) -> None:
+    pair = {"prompt": CHAT[:1], "chosen": CHAT[1:], "rejected": [{"role": "assistant", "content": "No idea."}]}
+    rows = read(write_jsonl(tmp_path / "p.jsonl", [pair | {"margin": "0.5"}, pair | {"margin": "high"}]))
+    assert rows.valid["margin"].to_list() == [0.5, None]
+    assert metas(rows.valid) == [{"line": 1}, {"line": 2, "margin": "high"}]

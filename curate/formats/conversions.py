@@ -19,6 +19,7 @@ __all__ = [
     "SHAREGPT_ROLES",
     "Converted",
     "alpaca",
+    "as_number",
     "hh_rlhf",
     "kto",
     "message_text",
@@ -147,13 +148,26 @@ def sharegpt_preference(row: dict[str, Any]) -> Converted:
     return "preference", _with_label(record, row)
 
 
+def as_number(value: Any) -> float | None:
+    """``value`` as a float (``"0.5"`` too), or ``None`` when it is missing or not a number."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def _split_last_turn(messages: Any) -> tuple[Any, list[Any]]:
-    """``(prompt, [last assistant message])``; no assistant turn gives an empty answer."""
+    """``(prompt, answer)`` split before the last assistant message; no assistant turn: empty answer.
+
+    Anything after that message (rare: a trailing user turn) stays in the answer, never dropped.
+    """
     if not isinstance(messages, list):
         return messages, []
     for i in range(len(messages) - 1, -1, -1):
         if isinstance(messages[i], dict) and messages[i].get("role") == "assistant":
-            return messages[:i], [messages[i]]
+            return messages[:i], messages[i:]
     return messages, []
 
 
@@ -184,7 +198,9 @@ def messages(row: dict[str, Any]) -> Converted:
         record = {"prompt": _openai_messages(row.get("prompt")), "meta": _extras(row, ("prompt", "label"))}
         return "prompt", _with_label(record, row)
     used = ("prompt", "chosen", "rejected", "chosen_messages", "rejected_messages", "label", "margin")
-    record = {"margin": row.get("margin"), "meta": _extras(row, used)}
+    record = {"margin": as_number(row.get("margin")), "meta": _extras(row, used)}
+    if record["margin"] is None and row.get("margin") not in (None, ""):
+        record["meta"]["margin"] = row["margin"]  # not a number: kept, not guessed
     if "prompt" in row:
         record |= {side: _openai_messages(row.get(side)) for side in ("prompt", "chosen", "rejected")}
         return "preference", _with_label(record, row)

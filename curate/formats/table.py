@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from curate.errors import InputError
+from curate.formats.conversions import as_number
 
 __all__ = ["MAPPING_KEYS", "REQUIRED_KEYS", "check_mapping", "mapping_problem", "table_record"]
 
@@ -81,13 +82,6 @@ def _text(value: Any) -> Any:
     return "" if value is None else value
 
 
-def _number(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def table_record(row: dict[str, Any], *, kind: str, mapping: dict[str, str]) -> dict[str, Any]:
     """One table row -> a canonical record of ``kind`` (``mapping`` already checked)."""
     get = {key: row.get(column) for key, column in mapping.items()}
@@ -104,7 +98,7 @@ def table_record(row: dict[str, Any], *, kind: str, mapping: dict[str, str]) -> 
     used = set(mapping.values())
     meta = {k: v for k, v in row.items() if k not in used}
     if "margin" in get:
-        record["margin"] = _number(get["margin"])
+        record["margin"] = as_number(get["margin"])
         if record["margin"] is None and get["margin"] not in (None, ""):
             meta["margin"] = get["margin"]  # not a number: kept, not guessed
     if "id" in get:
