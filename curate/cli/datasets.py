@@ -40,9 +40,12 @@ def log(name: Annotated[str, typer.Argument(help="Dataset name.")], store: Store
             console.print(f"  input:    {f['path']} (sha256 {f['sha256'][:12]})")
         rows = lin.get("rows", {})
         console.print(f"  rows:     {rows.get('input')} in, {rows.get('kept')} kept, {rows.get('removed')} removed")
+        stages = Table("stage", "in", "kept", "removed", "reasons", box=None, padding=(0, 2), show_edge=False)
         for s in v.stages:
             reasons = ", ".join(f"{r}={n}" for r, n in s.removed_by_reason.items())
-            console.print(f"    {s.stage:<20} {s.rows_in:>7} in {s.rows_kept:>7} kept {s.rows_removed:>6} removed  {reasons}")
+            stages.add_row(s.stage, str(s.rows_in), str(s.rows_kept), str(s.rows_removed), reasons)
+        console.print(stages)
+        console.print()
 
 
 @app.command()
