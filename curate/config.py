@@ -79,7 +79,8 @@ class SourceConfig(BaseModel):
     mapping: dict[str, str] | None = Field(
         None,
         description="For `table` format: record field -> input column. sft: user, assistant, system, "
-        "label, id; preference: prompt, chosen, rejected, label; columns not mapped go to `meta`.",
+        "label, id; preference: prompt, chosen, rejected, label, margin; prompt: prompt, label; "
+        "feedback: prompt, completion, feedback, model, ts. Columns not mapped go to `meta`.",
     )
 
     @model_validator(mode="after")
@@ -172,6 +173,11 @@ class _PipelineBase(BaseModel):
     @classmethod
     def _valid_output(cls, value: str) -> str:
         return check_dataset_name(value)
+
+    @field_validator("stages", mode="before", check_fields=False)
+    @classmethod
+    def _no_stages(cls, value: Any) -> Any:
+        return [] if value is None else value
 
     @model_validator(mode="after")
     def _one_kind(self) -> _PipelineBase:

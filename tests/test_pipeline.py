@@ -110,3 +110,16 @@ def test_failing_stage_commits_nothing(pipeline: Path, store_root: Path) -> None
     with pytest.raises(StageError, match="stratify_by column 'messages'"):
         run_pipeline(bad, store_root=store_root)
     assert Store(store_root).latest_version("support") == 0
+
+
+def test_hf_datasets_folder_source_is_read_and_hashed(tmp_path: Path, store_root: Path) -> None:
+    import datasets
+
+    rows = {"instruction": ["a question?", "another one?"], "response": ["an answer.", "a reply."], "category": ["X", "Y"]}
+    datasets.Dataset.from_dict(rows).save_to_disk(str(tmp_path / "hf"))
+    pipeline = write_pipeline(tmp_path, source="hf", stages="")
+    run_pipeline(pipeline, store_root=store_root)
+    info = Store(store_root).info("support")
+    assert info.lineage["inputs"][0]["path"] == "hf"
+    assert len(info.lineage["inputs"][0]["sha256"]) == 64
+    assert info.lineage["rows"]["kept"] == 2
