@@ -1,0 +1,56 @@
+"""``curate compare``: two runs side by side on the same held-out rows, with paired intervals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import EvaluateConfig
+from .models import resolve_target
+from .results import EvalResult
+from .run import eval_run, output_stem
+
+__all__ = ["compare_runs"]
+
+
+def compare_runs(
+    run_a: str | Path,
+    run_b: str | Path,
+    *,
+    config: EvaluateConfig | None = None,
+    store_root: str | Path = "datasets",
+    runs_root: str | Path = "runs",
+    out_dir: str | Path | None = None,
+    device: str | None = None,
+    save: bool = True,
+) -> EvalResult:
+    """Evaluate ``run_a`` with ``run_b`` as its baseline: every metric for both, and A - B with a paired interval.
+
+    Parameters
+    ----------
+    run_a, run_b
+        Runs (folders or ids) or model folders. Rows that were in either run's train split are refused.
+    config
+        Metrics and settings; its ``baseline`` is replaced by ``run_b``. ``dataset: None`` uses
+        the version ``run_a`` was trained on.
+    store_root, runs_root, device
+        As for :func:`~.run.eval_run`.
+    out_dir
+        Where ``<dataset@N>.json/.md/.html`` go; ``None`` means ``runs/<a>/eval/vs-<b>/`` (the
+        manifests are left alone: a comparison is not a run's own evaluation).
+    save
+        Write the files; ``False`` only returns the result.
+    """
+    config = (config or EvaluateConfig()).model_copy(update={"baseline": str(run_b)})
+    result = eval_run(run_a, config=config, store_root=store_root, runs_root=runs_root, device=device, save=False)
+    a, b = resolve_target(run_a, runs_root=runs_root), resolve_target(run_b, runs_root=runs_root)
+    if a.trained_on and b.trained_on and a.trained_on.split("@")[0] != b.trained_on.split("@")[0]:
+        result.notes.append(f"The runs were trained on different datasets: {a.trained_on} and {b.trained_on}.")
+    if save:
+        from .report import write_report
+
+        home = a.run_dir / "eval" if a.run_dir else Path("eval") / Path(a.name).name
+        folder = Path(out_dir) if out_dir else home / f"vs-{Path(b.name).name}"
+        stem = output_stem(result.dataset, result.split)
+        result.save(folder / f"{stem}.json")
+        write_report(result, folder, stem=stem, worst=config.worst_examples)
+    return result
