@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from curate.cli import datasets, run
+from curate.cli import argilla, datasets, evaluate, run
 from curate.errors import CurateError
 
 __all__ = ["app", "main"]
@@ -24,6 +24,9 @@ app = typer.Typer(
 app.command("run")(run.run)
 app.command("schema")(run.schema)
 app.add_typer(datasets.app, name="datasets")
+app.command("eval")(evaluate.eval_)
+app.command("compare")(evaluate.compare)
+app.add_typer(argilla.app, name="argilla")
 
 
 def main() -> None:
