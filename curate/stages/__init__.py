@@ -1,6 +1,14 @@
 """Curation stages. Importing this package registers every built-in stage."""
 
-from curate.stages import dedup_exact, split  # noqa: F401  (registration side effect)
+from curate.stages import (  # noqa: F401  (registration side effect)
+    balance,
+    decontaminate,
+    dedup_exact,
+    dedup_minhash,
+    dedup_semantic,
+    quality,
+    split,
+)
 from curate.stages.base import Stage, StageConfig, StageContext, StageResult
 from curate.stages.registry import get_stage, register, registered
 
