@@ -330,7 +330,9 @@ class LanguageRule(Rule):
     candidates: list[str] | None = Field(
         None, description="ISO 639-1 codes the detector chooses among; `None` is every language lingua knows."
     )
-    min_words: int = Field(3, ge=1, description="Texts with fewer words are not judged.")
+    min_chars: int = Field(
+        12, ge=1, description="Texts with fewer characters are not judged (characters, since Chinese or Japanese have no spaces)."
+    )
 
 
 def check_language(texts: Texts, rule: LanguageRule) -> tuple[pl.Series, pl.Series]:
@@ -345,7 +347,7 @@ def check_language(texts: Texts, rule: LanguageRule) -> tuple[pl.Series, pl.Seri
     )
     detector = builder.build()
     text = texts.of(rule.role).fill_null("")
-    judged = (_words(text).list.len() >= rule.min_words).to_list()
+    judged = (text.str.strip_chars().str.len_chars() >= rule.min_chars).to_list()
     found = detector.detect_languages_in_parallel_of([t if j else "" for t, j in zip(text.to_list(), judged, strict=True)])
     codes = [f.iso_code_639_1.name.lower() if f is not None and j else None for f, j in zip(found, judged, strict=True)]
     detected = pl.Series(codes, dtype=pl.String)
