@@ -40,6 +40,7 @@ from curate.errors import ConfigError
 from curate.formats.table import mapping_problem
 from curate.stages import registry
 from curate.stages.base import StageConfig
+from curate.train.recipe import Recipe
 from curate.yamlfile import load_yaml_model
 
 __all__ = ["DATASET_NAME", "PipelineConfig", "SourceConfig", "StageSpec", "load_pipeline"]
@@ -168,6 +169,11 @@ class _PipelineBase(BaseModel):
     name: str | None = Field(None, description="Pipeline name (shown in logs); defaults to `output`.")
     source: SourceConfig | list[SourceConfig] = Field(description="Input(s); several sources are concatenated.")
     output: str = Field(description="Name of the dataset this pipeline writes in the store.")
+    train: Recipe | None = Field(
+        None,
+        description="Training recipe run on the version this pipeline writes (`dataset` unset) or on the "
+        "version it names; `None` only curates. See docs/training.md.",
+    )
 
     @field_validator("output")
     @classmethod

@@ -10,8 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from curate.cli.options import DEFAULT_STORE, StoreOption
-from curate.pipeline import RunSummary, run_pipeline
+from curate.pipeline import RunSummary
 from curate.schema import SCHEMAS_DIR, write_schemas
+from curate.train.pipeline import train_from_pipeline
 
 console = Console()
 
@@ -33,11 +34,14 @@ def run(
     pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML file.", exists=True, dir_okay=False)],
     store: StoreOption = DEFAULT_STORE,
 ) -> None:
-    """Run a pipeline and commit one new version of its output dataset."""
-    summary = run_pipeline(pipeline, store_root=store, console=console)
+    """Run a pipeline and commit one new version of its output dataset (then train, with a `train:` block)."""
+    result = train_from_pipeline(pipeline, store_root=store, console=console)
+    summary = result.summary
     console.print(summary_table(summary))
     splits = ", ".join(f"{k} {v}" for k, v in summary.rows_per_split.items())
     console.print(f"[green]committed[/] {summary.dataset}@{summary.version} in {store}: {splits} ({summary.seconds:.1f}s)")
+    if result.training is not None:
+        console.print(f"[green]trained[/] {result.training.path} on {result.training.manifest['dataset']['ref']}")
 
 
 def schema(

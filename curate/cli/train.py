@@ -1,0 +1,69 @@
+"""`curate train`, `curate runs list | show` and `curate export`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from curate.cli.options import DEFAULT_STORE, StoreOption
+
+runs_app = typer.Typer(help="Training runs and their manifests.", no_args_is_help=True)
+console = Console()
+
+RunsRoot = Annotated[Path, typer.Option("--runs", help="Folder of run folders.")]
+
+
+def train(
+    recipe: Annotated[Path, typer.Argument(help="Recipe YAML.", exists=True, dir_okay=False)],
+    dataset: Annotated[str | None, typer.Option("--dataset", help="Dataset version NAME@N (overrides the recipe).")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Base model folder or hub id (overrides the recipe).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", help="Folder of run folders (default: the recipe's, runs/).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the last unfinished run of this recipe from its checkpoint.")] = False,
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
+    """Train from a dataset version; writes runs/<run-id>/ with the model or adapter and manifest.json."""
+    from curate.train.runner import train as train_run
+
+    result = train_run(recipe, dataset=dataset, model=model, output=output, store=store, resume=resume)
+    m = result.metrics
+    loss = f"train-sample loss {m['train_sample_loss_before']:.4f} -> {m['train_sample_loss_after']:.4f}, " if m.get("train_sample_loss_after") else ""
+    console.print(f"[green]run[/] {result.path}: {result.manifest['dataset']['ref']}, {loss}{m.get('global_step')} steps")
+
+
+@runs_app.command("list")
+def list_(root: RunsRoot = Path("runs")) -> None:
+    """Runs, newest first: status, method, adapter, dataset version, base model, final loss."""
+    from curate.train.registry import list_runs
+
+    table = Table("run", "status", "method", "adapter", "dataset", "base model", "loss", "created")
+    for r in list_runs(root):
+        loss = r.metrics.get("train_sample_loss_after") or r.metrics.get("train_loss_last")
+        table.add_row(r.run_id, r.status, r.method, r.adapter, r.dataset, Path(r.base_model).name, f"{loss:.4f}" if loss else "", r.created)
+    console.print(table)
+
+
+@runs_app.command("show")
+def show(run: Annotated[str, typer.Argument(help="Run id (under --runs) or run folder.")], root: RunsRoot = Path("runs")) -> None:
+    """The manifest of one run as JSON."""
+    from curate.train.registry import show_run
+
+    manifest = show_run(run, root=root)
+    manifest.get("metrics", {}).pop("train_loss_history", None)
+    console.print_json(json.dumps(manifest, default=str))
+
+
+def export(
+    run: Annotated[str, typer.Argument(help="Run id (under --runs) or run folder.")],
+    merge: Annotated[bool, typer.Option("--merge/--no-merge", help="Merge a PEFT adapter into the base weights.")] = True,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Target folder (default runs/<id>/export).")] = None,
+    root: RunsRoot = Path("runs"),
+) -> None:
+    """Write a standalone checkpoint of a run (a LoRA merged into its base with --merge)."""
+    from curate.train.export import export_run
+
+    console.print(f"[green]exported[/] {export_run(run, out=out, merge=merge, root=root)}")

@@ -1,0 +1,211 @@
+"""``train``: a recipe plus a dataset version in, a run folder with a manifest out."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from curate.errors import ConfigError
+from curate.store import Store
+from curate.yamlfile import load_yaml_model
+
+from .data import prepare_data
+from .defaults import default_beta, default_learning_rate, detect_device
+from .recipe import ONLINE_METHODS, Recipe
+from .registry import find_resumable, new_run_dir, package_versions, recipe_hash, update_manifest
+
+__all__ = ["TrainResult", "load_recipe", "resolve_recipe", "train"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What one training run produced."""
+
+    run_id: str
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """The run's metrics (losses, steps, evaluation loss, runtime)."""
+        return self.manifest.get("metrics", {})
+
+
+def _local(value: str | None, base_dir: Path) -> str | None:
+    """A relative path that exists next to the recipe file becomes absolute; anything else is kept (hub ids)."""
+    if value and not Path(value).is_absolute() and (base_dir / value).exists():
+        return str((base_dir / value).resolve())
+    return value
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Load a recipe YAML; errors name the file, line and field. Relative model paths resolve against its folder."""
+    path = Path(path)
+    recipe = load_yaml_model(path, Recipe)
+    rl = recipe.rl.model_copy(update={"reward_model": _local(recipe.rl.reward_model, path.parent)})
+    return recipe.model_copy(update={"model": _local(recipe.model, path.parent), "rl": rl})
+
+
+def resolve_recipe(recipe: Recipe, *, dataset: str) -> Recipe:
+    """The recipe as it runs: dataset pinned to ``name@N``, learning rate and beta filled in."""
+    training = recipe.training.model_copy(update={"learning_rate": default_learning_rate(recipe)})
+    rl = recipe.rl.model_copy(update={"beta": default_beta(recipe)})
+    return Recipe.model_validate({**recipe.model_dump(), "dataset": dataset, "training": training.model_dump(), "rl": rl.model_dump()})
+
+
+def _metrics(history: list[dict[str, Any]], state: Any, runtime: float) -> dict[str, Any]:
+    losses = [h["loss"] for h in history if "loss" in h]
+    evals = [h["eval_validation_loss"] for h in history if "eval_validation_loss" in h]
+    out: dict[str, Any] = {"global_step": state.global_step, "epoch": state.epoch, "runtime_s": round(runtime, 3)}
+    if losses:
+        out.update(train_loss_first=losses[0], train_loss_last=losses[-1], train_loss_history=losses)
+    if evals:
+        out.update(eval_loss=evals[-1], eval_loss_best=min(evals), eval_loss_history=evals)
+    final = next((h for h in reversed(history) if "train_loss" in h), {})
+    if "train_loss" in final:
+        out["train_loss_mean"] = final["train_loss"]
+    if state.best_model_checkpoint:
+        out["best_checkpoint"] = Path(state.best_model_checkpoint).name
+    for key in ("objective/scores", "objective/rlhf_reward", "reward", "rewards/chosen", "eval_accuracy"):
+        values = [h[key] for h in history if key in h]
+        if values:
+            out[key.replace("/", "_")] = values[-1]
+    return out
+
+
+def train(
+    recipe: Recipe | str | Path,
+    *,
+    dataset: str | None = None,
+    model: str | None = None,
+    output: str | Path | None = None,
+    store: str | Path = "datasets",
+    resume: bool = False,
+    callbacks: list[Any] | None = None,
+) -> TrainResult:
+    """Train from a dataset version and write ``<output>/<run-id>/`` with the artefact and manifest.
+
+    Parameters
+    ----------
+    recipe
+        A :class:`Recipe` or the path of a recipe YAML.
+    dataset
+        Dataset reference ``name@N`` / ``name``; overrides the recipe's. Resolved to ``name@N``.
+    model
+        Base model folder or hub id; overrides the recipe's.
+    output
+        Folder holding run folders; overrides the recipe's ``output_dir`` (default ``runs``).
+    store
+        Dataset store root.
+    resume
+        Continue the newest unfinished run of the same resolved recipe from its last checkpoint.
+    callbacks
+        Extra ``transformers`` callbacks (e.g. a tracker hook; tests use one to interrupt a run).
+
+    Raises
+    ------
+    ConfigError
+        No dataset given, the version's kind does not fit the method, or nothing to resume.
+    """
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe)
+    updates = {k: v for k, v in {"dataset": dataset, "model": model, "output_dir": str(output) if output else None}.items() if v}
+    recipe = Recipe.model_validate({**recipe.model_dump(), **updates}) if updates else recipe
+    if not recipe.dataset:
+        raise ConfigError("No dataset to train on: set `dataset: name@N` in the recipe or pass --dataset name@N.")
+    st = Store(store)
+    name, version = st.resolve(recipe.dataset)
+    ref, kind = f"{name}@{version}", st.kind(f"{name}@{version}")
+    resolved = resolve_recipe(recipe, dataset=ref)
+    digest = recipe_hash(resolved)
+    method = "head" if resolved.adapter == "head" else resolved.method
+    data = prepare_data(st.load(ref), method=method, kind=kind, ref=ref)  # fails before any model loads
+
+    root = Path(resolved.output_dir)
+    run_dir = find_resumable(root, digest=digest) if resume else None
+    if resume and run_dir is None:
+        raise ConfigError(f"Nothing to resume: no unfinished run of this recipe (hash {digest[:12]}) under {root}.")
+    if resume and resolved.method == "ppo":
+        raise ConfigError("PPO (trl.experimental.ppo) cannot resume from a checkpoint; start a new run instead.")
+    run_dir = run_dir or new_run_dir(root, recipe=resolved, digest=digest)
+    (run_dir / "recipe.yaml").write_text(yaml.safe_dump(resolved.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+    device = detect_device(resolved)
+    from .models import model_fingerprint
+
+    update_manifest(
+        run_dir,
+        run_id=run_dir.name,
+        status="running",
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        base_model=model_fingerprint(resolved.model, revision=resolved.revision),
+        method=resolved.method,
+        adapter=resolved.adapter,
+        dataset={"ref": ref, "name": name, "version": version, "kind": kind, "requested": recipe.dataset,
+                 "store": str(st.root.resolve()), "rows": {"train": len(data.train),
+                 "validation": len(data.validation) if data.validation is not None else 0}},  # fmt: skip
+        recipe="recipe.yaml",
+        recipe_hash=digest,
+        versions=package_versions(),
+        device={"kind": device.kind, "bf16": device.bf16, "activation_checkpointing": device.activation_checkpointing},
+        artefact="model",
+        metrics={},
+        evaluation=None,
+    )
+    try:
+        metrics = _run(resolved, data=data, device=device, run_dir=run_dir, resume=resume, callbacks=callbacks)
+    except BaseException as exc:
+        update_manifest(run_dir, status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    manifest = update_manifest(run_dir, status="completed", finished=datetime.now(UTC).isoformat(timespec="seconds"),
+                               metrics=metrics, error=None)  # fmt: skip
+    log.info("run %s completed: %s", run_dir.name, metrics)
+    return TrainResult(run_id=run_dir.name, path=run_dir, manifest=manifest)
+
+
+def _run(recipe: Recipe, *, data: Any, device: Any, run_dir: Path, resume: bool, callbacks: list[Any] | None) -> dict[str, Any]:
+    """Load the model, build the trainer, train, save ``model/``; returns the metrics."""
+    from transformers import set_seed
+
+    set_seed(recipe.seed)  # new weights (score / value heads, adapters) start from the recipe's seed
+    if recipe.adapter == "head":
+        from .head import train_head
+
+        return train_head(recipe, data=data, device=device, run_dir=run_dir)
+    from .models import load_model, load_tokenizer
+
+    tokenizer = load_tokenizer(recipe)
+    model = load_model(recipe, device=device, tokenizer=tokenizer, num_labels=1 if recipe.method == "reward" else None)
+    if recipe.method in ONLINE_METHODS:
+        from .online import build_online_trainer as build
+    else:
+        from .trainers import build_trainer as build
+    trainer = build(recipe, data=data, model=model, tokenizer=tokenizer, device=device, run_dir=run_dir, callbacks=callbacks)
+    has_checkpoint = resume and any((run_dir / "checkpoints").glob("checkpoint-*"))
+    offline = recipe.method not in ONLINE_METHODS
+    before = _train_sample_loss(trainer) if offline and not has_checkpoint else None
+    started = time.perf_counter()
+    if recipe.method == "ppo":
+        trainer.train()
+    else:
+        trainer.train(resume_from_checkpoint=True if has_checkpoint else None)
+    runtime = time.perf_counter() - started
+    trainer.save_model(str(run_dir / "model"))
+    tokenizer.save_pretrained(str(run_dir / "model"))
+    metrics = _metrics(trainer.state.log_history, trainer.state, runtime)
+    if offline:
+        metrics.update(train_sample_loss_before=before, train_sample_loss_after=_train_sample_loss(trainer))
+    return metrics
+
+
+def _train_sample_loss(trainer: Any) -> float | None:
+    """Loss on the fixed train slice (see ``TRAIN_SAMPLE``), in eval mode; None when the trainer
+    dropped every row of it (e.g. RewardTrainer drops pairs longer than ``max_length``)."""
+    return trainer.evaluate(eval_dataset="train_sample", metric_key_prefix="eval_train_sample").get("eval_train_sample_loss")
