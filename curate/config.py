@@ -37,6 +37,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from curate.errors import ConfigError
+from curate.evaluate.config import EvaluateConfig
 from curate.formats.table import mapping_problem
 from curate.stages import registry
 from curate.stages.base import StageConfig
@@ -174,6 +175,11 @@ class _PipelineBase(BaseModel):
         description="Training recipe run on the version this pipeline writes (`dataset` unset) or on the "
         "version it names; `None` only curates. See docs/training.md.",
     )
+    evaluate: EvaluateConfig | None = Field(
+        None,
+        description="Held-out evaluation of the run `train:` produces (overrides the recipe's own `evaluate:`); "
+        "`None` evaluates only if the recipe asks. See docs/evaluation.md.",
+    )
 
     @field_validator("output")
     @classmethod
@@ -184,6 +190,12 @@ class _PipelineBase(BaseModel):
     @classmethod
     def _no_stages(cls, value: Any) -> Any:
         return [] if value is None else value
+
+    @model_validator(mode="after")
+    def _evaluate_needs_train(self) -> _PipelineBase:
+        if self.evaluate is not None and self.train is None:
+            raise ValueError("`evaluate:` scores the run that `train:` produces; add a `train:` block or remove `evaluate:`")
+        return self
 
     @model_validator(mode="after")
     def _one_kind(self) -> _PipelineBase:

@@ -29,7 +29,7 @@ from .heldout import check_held_out
 from .models import LoadedModel, ModelRef, load_model, resolve_target
 from .results import EvalResult, MetricResult
 
-__all__ = ["eval_run", "output_stem"]
+__all__ = ["eval_run", "evaluate_after_training", "output_stem"]
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +222,39 @@ def eval_run(
     if save:
         _save(result, target_ref, out_dir=out_dir, worst=config.worst_examples)
     return result
+
+
+def evaluate_after_training(
+    run_dir: str | Path,
+    *,
+    recipe_config: EvaluateConfig | None,
+    pipeline_config: EvaluateConfig | None = None,
+    store_root: str | Path = "datasets",
+    device: str | None = None,
+) -> EvalResult | None:
+    """The hook ``curate train`` / ``curate run`` call when a run finishes: evaluate it if a block asks.
+
+    Parameters
+    ----------
+    run_dir
+        The finished run folder.
+    recipe_config
+        The recipe's ``evaluate:`` block.
+    pipeline_config
+        The pipeline's top-level ``evaluate:`` block; it wins over the recipe's.
+    store_root, device
+        As for :func:`eval_run`.
+
+    Returns
+    -------
+    EvalResult or None
+        ``None`` when neither block is set.
+    """
+    config = pipeline_config or recipe_config
+    if config is None:
+        return None
+    run_dir = Path(run_dir)
+    return eval_run(run_dir, config=config, store_root=store_root, runs_root=run_dir.parent, device=device)
 
 
 # -- sft --------------------------------------------------------------------------------

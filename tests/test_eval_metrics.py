@@ -301,3 +301,17 @@ def test_result_round_trips_through_json(tmp_path: Path) -> None:
     assert loaded.metric("exact_match").verdict == "better"
     assert loaded.to_dict() == result.to_dict()
     assert result.summary()["metrics"]["loss"]["diff"] == -5.8
+
+
+def test_pipeline_evaluate_block_needs_a_train_block_and_recipes_accept_one(tmp_path: Path) -> None:
+    from curate.config import load_pipeline
+    from curate.train.recipe import Recipe
+
+    write_jsonl(tmp_path / "data.jsonl", SUPPORT_ROWS)
+    path = write_pipeline(tmp_path)
+    path.write_text(path.read_text(encoding="utf-8") + "evaluate:\n  metrics: [loss]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"pipeline.yaml, line \d+.*add a `train:` block or remove `evaluate:`"):
+        load_pipeline(path)
+    path.write_text(path.read_text(encoding="utf-8") + "train: {model: models/tiny, method: sft}\n", encoding="utf-8")
+    assert load_pipeline(path).evaluate.metrics == ["loss"]
+    assert Recipe(model="m", evaluate={"metrics": ["exact_match"], "split": "validation"}).evaluate.split == "validation"

@@ -254,3 +254,14 @@ def test_report_renders_in_a_headless_browser(runs: dict[str, Path], eval_store:
     ).stdout  # fmt: skip
     assert '<table id="metrics">' in dom and '<table id="confusion">' in dom
     assert dom.count('class="example"') == 12
+
+
+def test_after_training_hook_uses_the_pipeline_block_over_the_recipes(runs: dict[str, Path], eval_store: Path) -> None:
+    from curate.evaluate.run import evaluate_after_training
+
+    assert evaluate_after_training(runs["sft"], recipe_config=None, store_root=eval_store) is None
+    result = evaluate_after_training(
+        runs["sft"], recipe_config=_config(metrics=["loss"]),
+        pipeline_config=_config(metrics=["exact_match"], max_examples=8), store_root=eval_store,
+    )  # fmt: skip
+    assert [m.name for m in result.metrics] == ["exact_match"] and result.n_examples == 8

@@ -21,6 +21,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from curate.evaluate.config import EvaluateConfig
+
 __all__ = [
     "ADAPTERS",
     "METHODS",
@@ -193,6 +195,11 @@ class Recipe(BaseModel):
     )
     seed: int = Field(0, description="Seed of data order, initialisation of new weights and sampling.")
     output_dir: str = Field("runs", description="Folder that holds `runs/<run-id>/`; relative to the working directory.")
+    evaluate: EvaluateConfig | None = Field(
+        None,
+        description="Held-out evaluation right after training (curate.evaluate; its `dataset` defaults to the "
+        "version trained on). `None` skips it; run `curate eval` later instead.",
+    )
 
     @model_validator(mode="after")
     def _compatible(self) -> Recipe:
