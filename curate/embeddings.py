@@ -39,12 +39,22 @@ def default_model() -> str:
 
 
 def model_key(model: str) -> str:
-    """Cache folder name of a model: its readable last path part plus a hash of its full identity."""
-    identity = str(Path(model).resolve()) if Path(model).exists() else model
-    tail = Path(identity.rstrip("/")).name if Path(model).exists() else identity
-    if tail == "model":  # e.g. site-packages/<package>/model
-        tail = Path(identity).parent.name
-    return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', tail)[:60]}-{xxhash.xxh3_64_hexdigest(identity)[:12]}"
+    """Cache folder name of a model: a readable name plus a hash of its identity.
+
+    A local model folder is identified by its top-level JSON configs and file sizes (so the same
+    model in another virtualenv shares the cache); a hub id by the id itself.
+    """
+    path = Path(model)
+    if path.is_dir():
+        digest = xxhash.xxh3_64()
+        for file in sorted(path.iterdir()):
+            if file.is_file():
+                digest.update(f"{file.name}:{file.stat().st_size}".encode())
+                if file.suffix == ".json":
+                    digest.update(file.read_bytes())
+        name = path.resolve().parent.name if path.name == "model" else path.resolve().name
+        return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)[:60]}-{digest.hexdigest()[:12]}"
+    return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', model)[:60]}-{xxhash.xxh3_64_hexdigest(model.encode())[:12]}"
 
 
 @functools.lru_cache(maxsize=2)
@@ -106,9 +116,10 @@ def embed(
     vectors = np.empty((len(unique), dim), dtype=np.float32)
     if hit.any():
         vectors[hit] = cached_vectors[pos[hit]]
-    vectors[missing] = new
-    if folder is not None and len(missing):
-        _write_shard(folder, unique[missing], new)
+    if len(missing):
+        vectors[missing] = new
+        if folder is not None:
+            _write_shard(folder, unique[missing], new)
     return vectors[inverse.reshape(-1)]
 
 
@@ -119,11 +130,14 @@ def _encode(texts: list[str], *, model: str, batch_size: int, device: str | None
     order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths share a batch: less padding
     step = batch_size * 8
     chunks = range(0, len(texts), step)
-    out = np.empty((len(texts), encoder.get_sentence_embedding_dimension()), dtype=np.float32)
+    out = None
     for start in progress(chunks, description="embedding", total=len(chunks)) if progress else chunks:
         idx = order[start : start + step]
-        out[idx] = encoder.encode([texts[i] for i in idx], batch_size=batch_size, normalize_embeddings=True,
+        vectors = encoder.encode([texts[i] for i in idx], batch_size=batch_size, normalize_embeddings=True,
                                   convert_to_numpy=True, show_progress_bar=False)
+        if out is None:
+            out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+        out[idx] = vectors
     return out
 
 

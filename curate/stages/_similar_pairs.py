@@ -30,13 +30,13 @@ def ivf_pairs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Approximate :func:`exact_pairs` with a faiss inverted-file index (inner product).
 
-    ``4 * sqrt(N)`` k-means cells; each query searches its ``nprobe`` nearest cells, so pairs
+    ``4 * sqrt(N)`` k-means cells (fewer for tiny inputs); each query searches its ``nprobe`` nearest cells, so pairs
     that fall into cells far apart can be missed (rare at the high thresholds of dedup).
     """
     import faiss
 
     x = np.ascontiguousarray(x, dtype=np.float32)
-    nlist = max(1, int(4 * np.sqrt(len(x))))
+    nlist = max(1, min(int(4 * np.sqrt(len(x))), len(x) // 39))  # faiss wants >= 39 points per cell
     quantizer = faiss.IndexFlatIP(x.shape[1])
     index = faiss.IndexIVFFlat(quantizer, x.shape[1], nlist, faiss.METRIC_INNER_PRODUCT)
     index.cp.seed = seed
@@ -47,6 +47,7 @@ def ivf_pairs(
     found, sims = [], []
     for i0 in range(0, len(x), block):
         lims, dist, ids = index.range_search(x[i0 : i0 + block], threshold)
+        lims = lims.astype(np.int64)
         rows = np.repeat(np.arange(i0, i0 + len(lims) - 1), np.diff(lims))
         upper = ids > rows
         found.append(np.stack([rows[upper], ids[upper]], axis=1))

@@ -1,0 +1,118 @@
+"""dedup_semantic and the embedding cache on real BANKING77 utterances (a few hundred, bundled MiniLM)."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from curate import embeddings
+from curate.embeddings import embed
+from curate.records import build_frame
+from curate.stages import get_stage
+from curate.stages._dedup_clusters import clusters
+from curate.stages._similar_pairs import exact_pairs, ivf_pairs
+from curate.stages.base import StageContext
+from curate.stages.dedup_semantic import DedupSemantic, DedupSemanticConfig
+from curate.store import Store
+
+N = 300
+
+
+@pytest.fixture(scope="module")
+def banking(shared_data: Path) -> pl.DataFrame:
+    """The first 300 BANKING77 utterances (card_arrival, card_linking, ...: many paraphrases) plus one exact copy."""
+    with open(shared_data / "banking77" / "train.csv", newline="") as f:
+        rows = list(itertools.islice(csv.DictReader(f), N))
+    rows.append(dict(rows[5], category="copy"))  # same text, different label -> different id
+    records = [
+        {"messages": [{"role": "user", "content": r["text"]}, {"role": "assistant", "content": "Let me check."}],
+         "label": r["category"]}
+        for r in rows
+    ]
+    return build_frame("sft", records)[0].with_row_index("row")
+
+
+@pytest.fixture(scope="module")
+def vectors(banking: pl.DataFrame) -> np.ndarray:
+    return embed(banking["messages"].list.first().struct.field("content").to_list())
+
+
+def _run(frame: pl.DataFrame, tmp_path: Path, store: Store | None = None, **config: object):
+    ctx = StageContext(dataset="t", kind="sft", base_dir=tmp_path, store=store, stage_id="dedup_semantic")
+    return DedupSemantic(DedupSemanticConfig(**config)).apply(frame, ctx)
+
+
+def test_semantic_is_registered_with_the_bundled_model_by_default():
+    assert get_stage("dedup_semantic") is DedupSemantic
+    assert DedupSemanticConfig().model is None
+    assert Path(embeddings.default_model()).is_dir()
+
+
+def test_clusters_equal_brute_force_cosine_components(banking, vectors, tmp_path):
+    result = _run(banking, tmp_path, text="user", threshold=0.85)
+    assert result.kept.height + result.removed.height == banking.height
+    assert set(result.removed["reason"]) == {"semantic_duplicate"}
+    sims = vectors @ vectors.T
+    i, j = np.nonzero(np.triu(sims >= 0.85, 1))
+    labels = clusters(banking.height, np.stack([i, j], axis=1))
+    # one kept row per brute-force component, the earliest one
+    first_of_component = {int(c): int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels)}
+    assert sorted(result.kept["row"].to_list()) == sorted(first_of_component.values())
+    for row in result.removed.iter_rows(named=True):
+        detail = json.loads(row["detail"])
+        kept_row = first_of_component[int(labels[row["row"]])]
+        assert detail["duplicate_of"] == banking["id"][kept_row]
+        assert detail["similarity"] == pytest.approx(float(sims[row["row"], kept_row]), abs=1e-3)
+
+
+def test_exact_copy_is_removed_at_a_strict_threshold(banking, tmp_path):
+    result = _run(banking, tmp_path, text="user", threshold=0.999)
+    copy = banking.filter(pl.col("label") == "copy")["row"][0]
+    assert copy in result.removed["row"].to_list()
+    assert json.loads(result.removed.filter(pl.col("row") == copy)["detail"][0])["duplicate_of"] == banking["id"][5]
+
+
+def test_faiss_search_finds_the_exact_pairs_on_a_small_sample(vectors):
+    exact, _ = exact_pairs(vectors, 0.8, block=64)
+    approx, sims = ivf_pairs(vectors, 0.8, nprobe=1_000, seed=0)  # every cell probed: exhaustive
+    assert {tuple(p) for p in approx.tolist()} == {tuple(p) for p in exact.tolist()}
+    assert (sims >= 0.8 - 1e-6).all()
+
+
+def test_keep_policy_uses_a_numeric_column(banking, tmp_path):
+    scored = banking.with_columns(score=pl.col("row").cast(pl.Float64))  # later rows score higher
+    result = _run(scored, tmp_path, text="user", threshold=0.9, keep="score", search="faiss", nprobe=64)
+    for row in result.removed.iter_rows(named=True):
+        kept_id = json.loads(row["detail"])["duplicate_of"]
+        assert scored.filter(pl.col("id") == kept_id)["row"].max() > row["row"]
+
+
+def test_embeddings_are_cached_in_the_store_and_reused(banking, vectors, tmp_path, monkeypatch):
+    store = Store(tmp_path / "store")
+    first = _run(banking, tmp_path, store=store, text="user", threshold=0.9)
+    shards = list(store.cache_dir("embeddings").rglob("*.npz"))
+    assert len(shards) == 1
+
+    def no_model(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the encoder was loaded although every text is cached")
+
+    monkeypatch.setattr(embeddings, "_load", no_model)
+    second = _run(banking, tmp_path, store=store, text="user", threshold=0.9)
+    assert second.removed.equals(first.removed)
+    cached = embed(banking["messages"].list.first().struct.field("content").to_list(), cache_dir=store.cache_dir("embeddings"))
+    np.testing.assert_allclose(cached, vectors, atol=1e-6)
+
+
+def test_new_texts_extend_the_cache_without_re_embedding_old_ones(tmp_path):
+    cache = tmp_path / "cache"
+    a = embed(["where is my card", "my card has not arrived"], cache_dir=cache)
+    b = embed(["my card has not arrived", "I want to close my account", "where is my card"], cache_dir=cache)
+    np.testing.assert_allclose(b[[0, 2]], a[[1, 0]], atol=1e-6)
+    assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    assert len(list(cache.rglob("*.npz"))) == 2
