@@ -196,3 +196,13 @@ def test_missing_benchmarks_folder_names_the_fix(tmp_path: Path) -> None:
     stage = Decontaminate(DecontaminateConfig(against=["gsm8k"], benchmarks_dir=str(tmp_path)))
     with pytest.raises(InputError, match="CURATE_BENCHMARKS"):
         stage.index(ctx(tmp_path))
+
+
+def test_embedding_check_catches_a_paraphrased_item(shared_data: Path, tmp_path: Path) -> None:
+    paraphrase = "Write a lively travel blog entry about a recent Hawaii trip, covering cultural experiences and top sights."
+    frame = support_frame(shared_data, 20, [(paraphrase, "Aloha!")])
+    config = DecontaminateConfig(against=["mt_bench"], benchmarks_dir=str(shared_data), embedding_threshold=0.8)
+    result = Decontaminate(config).apply(frame, ctx(shared_data, CacheOnlyStore(tmp_path)))
+    assert result.removed["reason"].to_list() == ["benchmark_embedding_similar"]
+    detail = json.loads(result.removed["detail"][0])
+    assert (detail["benchmark"], detail["item_id"]) == ("mt_bench", "81") and detail["similarity"] >= 0.8
