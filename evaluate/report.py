@@ -13,7 +13,7 @@ from typing import Any
 
 from .results import EvalResult, MetricResult
 
-__all__ = ["render_html", "render_markdown", "write_report"]
+__all__ = ["format_interval", "render_html", "render_markdown", "write_report"]
 
 
 def _num(x: float | None) -> str:
@@ -22,7 +22,8 @@ def _num(x: float | None) -> str:
     return f"{x:.4g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.2e}"
 
 
-def _ci(value: float | None, low: float | None, high: float | None) -> str:
+def format_interval(value: float | None, low: float | None, high: float | None) -> str:
+    """``value [low, high]`` with 4 significant digits; ``–`` when there is no value."""
     if value is None:
         return "–"
     return f"{_num(value)} [{_num(low)}, {_num(high)}]"
@@ -31,9 +32,9 @@ def _ci(value: float | None, low: float | None, high: float | None) -> str:
 def _rows(result: EvalResult) -> list[list[str]]:
     rows = []
     for m in result.metrics:
-        row = [m.name, _ci(m.value, m.low, m.high)]
+        row = [m.name, format_interval(m.value, m.low, m.high)]
         if result.baseline is not None:
-            row += [_ci(m.baseline, m.baseline_low, m.baseline_high), _ci(m.diff, m.diff_low, m.diff_high), m.verdict]
+            row += [format_interval(m.baseline, m.baseline_low, m.baseline_high), format_interval(m.diff, m.diff_low, m.diff_high), m.verdict]
         rows.append(row)
     return rows
 
@@ -114,7 +115,7 @@ def _details(result: EvalResult) -> list[tuple[str, list[str]]]:
             (
                 "Pairwise win rate",
                 [
-                    f"{result.model} vs {result.baseline}: {_ci(r['value'], r['low'], r['high'])}; "
+                    f"{result.model} vs {result.baseline}: {format_interval(r['value'], r['low'], r['high'])}; "
                     f"{wr['wins']} wins, {wr['ties']} ties, {wr['losses']} losses "
                     f"({wr['inconsistent_after_swap']} verdicts flipped with the order and count as ties)."
                 ],
@@ -130,12 +131,12 @@ def _details(result: EvalResult) -> list[tuple[str, list[str]]]:
             d = fg["loss_diff"]
             lines.append(
                 f"- reference perplexity: tuned {_num(fg['perplexity_tuned'])} vs base {_num(fg['perplexity_base'])} "
-                f"(ratio {_num(fg['perplexity_ratio'])}; loss difference {_ci(d['value'], d['low'], d['high'])})"
+                f"(ratio {_num(fg['perplexity_ratio'])}; loss difference {format_interval(d['value'], d['low'], d['high'])})"
             )
         if fg.get("win_rate"):
             w = fg["win_rate"]
             r = w["win_rate"]
-            lines.append(f"- judged win rate of tuned vs base: {_ci(r['value'], r['low'], r['high'])}")
+            lines.append(f"- judged win rate of tuned vs base: {format_interval(r['value'], r['low'], r['high'])}")
         sections.append(("Forgetting check", lines))
     return sections
 

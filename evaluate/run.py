@@ -212,7 +212,8 @@ def eval_run(
     rows = frame.to_dicts()
     ctx = _Ctx(config=config, n=len(rows))
     if kind == "sft":
-        _eval_sft(result, rows, model=model, base=base, ctx=ctx, runs_root=runs_root, device=device)
+        labels = [v for v in store.kept(dataset).get_column("label").unique().to_list() if v]  # every split's labels
+        _eval_sft(result, rows, model=model, base=base, ctx=ctx, runs_root=runs_root, device=device, labels=labels)
     elif kind == "preference":
         _eval_preference(result, rows, model=model, base=base, ctx=ctx, device=device)
     else:
@@ -269,6 +270,7 @@ def _eval_sft(
     ctx: _Ctx,
     runs_root: Path,
     device: str | None,
+    labels: list[str],
 ) -> None:
     from .generation import generate_answers
     from .metrics import score_texts
@@ -354,7 +356,7 @@ def _eval_sft(
 
     if label_wanted:
         true = [r["label"] for r in rows]
-        label_set = sorted(set(true) | _labels_of(result, rows))
+        label_set = sorted(set(true) | set(labels))
         predicted = _predict_labels(model, answers, rows, label_set, cfg.batch_size)
         base_predicted = (
             _predict_labels(base, base_answers, rows, label_set, cfg.batch_size)
@@ -376,10 +378,6 @@ def _eval_sft(
     result.worst_by = next(
         (m for m in ("token_f1", "rouge_l", "chrf", "exact_match", "label_correct", "loss") if m in examples[0]), None
     )
-
-
-def _labels_of(result: EvalResult, rows: list[dict[str, Any]]) -> set[str]:
-    return {r["label"] for r in rows if r.get("label")}
 
 
 def _predict_labels(

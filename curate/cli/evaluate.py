@@ -57,7 +57,7 @@ def _config(
 
 
 def _print(result: object, where: Path | None) -> None:
-    from curate.evaluate.report import _ci
+    from curate.evaluate.report import format_interval as _ci
 
     r = result  # EvalResult
     table = Table(title=f"{r.model} on {r.dataset} ({r.split}, {r.n_examples} rows)", title_justify="left")
