@@ -26,3 +26,6 @@ def shared_data() -> Path:
 def store_root(tmp_path: Path) -> Path:
     """An empty dataset store root under tmp_path."""
     return tmp_path / "store"
+
+
+from lm_fixtures import tiny_lm, train_store  # noqa: E402,F401 - session fixtures shared by train and eval tests

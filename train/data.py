@@ -65,11 +65,11 @@ def _shape(split: datasets.Dataset, *, method: str, kind: str) -> datasets.Datas
     if method == "kto":
         # one desirable and one undesirable example per pair (TRL's unpaired format)
         def unpair(batch: dict[str, list]) -> dict[str, list]:
-            n = len(batch["prompt"])
+            n = len(batch["prompt"])  # interleaved: chosen_0, rejected_0, chosen_1, ...
             return {
-                "prompt": batch["prompt"] + batch["prompt"],
-                "completion": batch["chosen"] + batch["rejected"],
-                "label": [True] * n + [False] * n,
+                "prompt": [p for p in batch["prompt"] for _ in (0, 1)],
+                "completion": [c for pair in zip(batch["chosen"], batch["rejected"], strict=True) for c in pair],
+                "label": [True, False] * n,
             }
 
         pairs = split.select_columns(["prompt", "chosen", "rejected"])

@@ -27,7 +27,8 @@ def load_trained(run: str | Path, *, root: str | Path = "runs", merge: bool = Fa
     run
         Run folder or run id under ``root``.
     merge
-        Merge a PEFT adapter into the base and return a plain transformers model.
+        Merge a PEFT adapter into the base and return a plain transformers model. Without it a
+        QLoRA run comes back as it trained (quantized base + adapter).
 
     A ``head`` run returns a :class:`curate.train.head.HeadClassifier` and its tokenizer.
     """
@@ -48,6 +49,9 @@ def load_trained(run: str | Path, *, root: str | Path = "runs", merge: bool = Fa
     if (model_dir / "adapter_config.json").is_file():
         from peft import AutoPeftModelForCausalLM, AutoPeftModelForSequenceClassification
 
+        if manifest["adapter"] == "qlora" and not merge:
+            model = _quantized_with_adapter(run_dir, model_dir, tokenizer=tokenizer, reward=reward)
+            return model.eval(), tokenizer
         cls = AutoPeftModelForSequenceClassification if reward else AutoPeftModelForCausalLM
         model = cls.from_pretrained(str(model_dir), dtype=torch.float32, **({"num_labels": 1} if reward else {}))
         if merge:
@@ -56,6 +60,19 @@ def load_trained(run: str | Path, *, root: str | Path = "runs", merge: bool = Fa
         cls = AutoModelForSequenceClassification if reward else AutoModelForCausalLM
         model = cls.from_pretrained(str(model_dir), dtype=torch.float32)
     return model.eval(), tokenizer
+
+
+def _quantized_with_adapter(run_dir: Path, model_dir: Path, *, tokenizer: Any, reward: bool) -> Any:
+    """A QLoRA run as it trained: the base quantized with the run's settings, plus the adapter."""
+    from peft import PeftModel
+
+    from .defaults import detect_device
+    from .models import load_model
+    from .runner import load_recipe
+
+    recipe = load_recipe(run_dir / "recipe.yaml")
+    base = load_model(recipe, device=detect_device(recipe), tokenizer=tokenizer, num_labels=1 if reward else None)
+    return PeftModel.from_pretrained(base, str(model_dir))
 
 
 def export_run(run: str | Path, *, out: str | Path | None = None, merge: bool = True, root: str | Path = "runs") -> Path:
