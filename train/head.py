@@ -80,7 +80,8 @@ class HeadClassifier:
 
 
 def _features(encoder: Any, texts: list[str], batch_size: int) -> torch.Tensor:
-    return encoder.encode(texts, batch_size=max(32, batch_size), convert_to_tensor=True, show_progress_bar=False).cpu()
+    out = encoder.encode(texts, batch_size=max(32, batch_size), convert_to_tensor=True, show_progress_bar=False)
+    return out.cpu().clone()  # encode() runs in inference mode; a clone is an ordinary tensor autograd accepts
 
 
 def train_head(recipe: Recipe, *, data: MethodData, device: Device, run_dir: Path) -> dict[str, Any]:
