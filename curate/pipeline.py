@@ -114,7 +114,13 @@ def _progress(console: Console | None) -> Progress:
     )
 
 
-def run_pipeline(path: str | Path, *, store_root: str | Path, console: Console | None = None) -> RunSummary:
+def run_pipeline(
+    path: str | Path,
+    *,
+    store_root: str | Path,
+    benchmarks_dir: str | Path | None = None,
+    console: Console | None = None,
+) -> RunSummary:
     """Run the pipeline file ``path`` and commit one new version of its output dataset.
 
     Parameters
@@ -123,6 +129,9 @@ def run_pipeline(path: str | Path, *, store_root: str | Path, console: Console |
         Pipeline YAML. Relative paths inside it resolve against its folder.
     store_root
         Root of the dataset store.
+    benchmarks_dir
+        Folder of benchmark files for stages that need them (``decontaminate``) when their own
+        config names none; ``None`` lets them look for a ``shared/data`` folder above the pipeline.
     console
         Where progress bars go; ``None`` runs quietly.
 
@@ -161,7 +170,13 @@ def run_pipeline(path: str | Path, *, store_root: str | Path, console: Console |
     with _progress(console) as progress:
         for spec, cls in zip(specs, stage_classes, strict=True):
             ctx = StageContext(
-                dataset=config.output, kind=kind, base_dir=base_dir, store=store, stage_id=spec.id, progress=progress
+                dataset=config.output,
+                kind=kind,
+                base_dir=base_dir,
+                store=store,
+                stage_id=spec.id,
+                progress=progress,
+                benchmarks_dir=Path(benchmarks_dir) if benchmarks_dir else None,
             )
             t0 = time.perf_counter()
             try:

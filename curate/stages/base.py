@@ -53,6 +53,9 @@ class StageContext:
         The id of the running stage in the pipeline (``quality``, or ``quality#2`` when repeated).
     progress
         A rich progress display owned by the runner, or ``None`` when running quietly.
+    benchmarks_dir
+        Folder of benchmark files given by the caller (CLI ``--benchmarks`` / ``CURATE_BENCHMARKS``);
+        ``None`` lets stages fall back to their own config or defaults.
     """
 
     dataset: str
@@ -61,6 +64,7 @@ class StageContext:
     store: Store | None = None
     stage_id: str = ""
     progress: Progress | None = None
+    benchmarks_dir: Path | None = None
 
     def track(self, items: Iterable[T], *, description: str, total: int | None = None) -> Iterator[T]:
         """Iterate ``items`` with a progress bar when a display is attached."""

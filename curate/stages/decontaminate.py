@@ -170,7 +170,7 @@ class Decontaminate(Stage):
     def index(self, ctx: StageContext) -> tuple[BenchmarkIndex, dict]:
         """The benchmark index for this config: from memory, the cache folder, or built now."""
         cfg = self.config
-        sources = [_resolve(entry, cfg.benchmarks_dir, ctx.base_dir) for entry in cfg.against]
+        sources = [_resolve(entry, cfg.benchmarks_dir or ctx.benchmarks_dir, ctx.base_dir) for entry in cfg.against]
         settings = dict(ngram=cfg.ngram, min_ngram=cfg.min_ngram, adaptive=cfg.adaptive_ngram,
                         min_item_words=cfg.min_item_words, normalisation=cfg.normalisation)
         key = cache_key([s["fingerprint"] for s in sources], **settings)
@@ -225,7 +225,7 @@ class Decontaminate(Stage):
             reason[row], detail[row] = "benchmark_embedding_similar", det
 
 
-def _resolve(entry: str | BenchmarkFile, benchmarks_dir: str | None, base_dir: Path) -> dict:
+def _resolve(entry: str | BenchmarkFile, benchmarks_dir: str | Path | None, base_dir: Path) -> dict:
     """How to load one `against` entry, and the fingerprint of its files for the cache key."""
     if isinstance(entry, str) and entry in benchmarks.BUILTIN_BENCHMARKS:
         root = Path(benchmarks_dir) if benchmarks_dir else benchmarks.find_benchmarks_dir(base_dir)
