@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from curate.cli import argilla, datasets, evaluate, run
+from curate.cli import argilla, datasets, evaluate, label, run
 from curate.cli import train as train_cli
 from curate.errors import CurateError
 
@@ -28,6 +28,7 @@ app.add_typer(datasets.app, name="datasets")
 app.command("eval")(evaluate.eval_)
 app.command("compare")(evaluate.compare)
 app.add_typer(argilla.app, name="argilla")
+app.add_typer(label.app, name="label")
 app.command("train")(train_cli.train)
 app.add_typer(train_cli.runs_app, name="runs")
 app.command("export")(train_cli.export)

@@ -1,0 +1,126 @@
+"""``label pull``: annotators' submitted choices become a new version of a preference dataset."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from curate.argilla.answers import parse_answers, resolve_answers
+from curate.argilla.client import connect, find_dataset, iter_records, usernames
+from curate.argilla.errors import ArgillaError, NothingSubmittedError
+from curate.stats import StageStats
+
+if TYPE_CHECKING:
+    from curate.store import Store
+
+__all__ = ["PullResult", "pull"]
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """The committed version and how the answered records were resolved."""
+
+    dataset: str
+    version: int
+    kept: int
+    removed_by_reason: dict[str, int]
+    answered: int
+    pending: int
+
+
+def _source_rows(store: Store, refs: set[str], ids: set[str]) -> pl.DataFrame:
+    """The pushed rows (kept rows of the versions named on the records), restricted to ``ids``."""
+    parts = []
+    for ref in sorted(refs):
+        try:
+            parts.append(store.kept(ref).filter(pl.col("id").is_in(list(ids))))
+        except Exception as exc:
+            raise ArgillaError(
+                f"The answered records came from {ref}, which the store {store.root} cannot read ({exc}). "
+                "Pull with the store the pairs were pushed from (--store)."
+            ) from None
+    rows = pl.concat(parts, how="vertical_relaxed").unique("id", keep="first", maintain_order=True)
+    missing = ids - set(rows["id"].to_list())
+    if missing:
+        raise ArgillaError(
+            f"{len(missing)} answered records (e.g. {sorted(missing)[0]}) are not in {', '.join(sorted(refs))}; "
+            "was the Argilla dataset filled by another store?"
+        )
+    return rows
+
+
+def pull(
+    store: Store,
+    dataset: str,
+    *,
+    into: str,
+    api_url: str,
+    api_key: str,
+    workspace: str = "argilla",
+) -> PullResult:
+    """Commit the answered records of an Argilla dataset as a new version of ``into``.
+
+    Kept rows are the pairs whose majority vote picked a side (chosen = that side); ties,
+    both-bad, discards and split votes are stored as removed rows with that reason. Records
+    nobody has answered yet are left for a later pull (counted in ``pending``). Each row keeps
+    the ``split`` it had in the pushed version.
+
+    Parameters
+    ----------
+    store
+        The dataset store the pairs were pushed from; the new version is written there too.
+    dataset
+        The Argilla dataset name.
+    into
+        Name of the preference dataset to write (a new version when it exists).
+    api_url, api_key, workspace
+        The Argilla server, an owner's or admin's key, and the dataset's workspace.
+
+    Raises
+    ------
+    NothingSubmittedError
+        No record has a submitted or discarded response yet; nothing is committed.
+    """
+    started = time.perf_counter()
+    client = connect(api_url, api_key)
+    ds = find_dataset(client, dataset, workspace)
+    if ds is None:
+        raise ArgillaError(f"Argilla at {api_url} has no dataset {dataset!r} in workspace {workspace!r}.")
+    records = list(iter_records(client, ds.id, responses=True))
+    answers, pending = parse_answers(records, users=usernames(client))
+    if not answers:
+        raise NothingSubmittedError(
+            f"Nobody has submitted an answer in the Argilla dataset {dataset!r} yet ({len(records)} records "
+            f"pending at {api_url}). Annotate in the web UI, then pull again."
+        )
+    refs = {a.ref for a in answers}
+    if None in refs:
+        raise ArgillaError(f"Records of {dataset!r} carry no `curate_ref` metadata: push them with `curate label push`.")
+    rows = _source_rows(store, refs, {a.row_id for a in answers})
+    argilla = {"url": api_url, "workspace": workspace, "dataset": dataset}
+    kept, removed = resolve_answers(rows, answers, argilla=argilla)
+    reasons = dict(removed.group_by("reason").len().sort("reason").iter_rows()) if removed.height else {}
+    seconds = time.perf_counter() - started
+    stages = [
+        StageStats(stage="convert", name="convert", rows_in=rows.height, rows_added=0, rows_kept=rows.height,
+                   rows_removed=0, seconds=seconds, extra={"argilla_records": len(records), "pending": pending}),
+        StageStats(stage="label", name="label", rows_in=rows.height, rows_added=0, rows_kept=kept.height,
+                   rows_removed=removed.height, removed_by_reason=reasons, seconds=0.0),
+    ]
+    parents = [
+        {"dataset": ref.split("@")[0], "version": int(ref.split("@")[1]),
+         "rows": sum(1 for a in answers if a.ref == ref)}
+        for ref in sorted(refs)
+    ]
+    lineage = {
+        "parents": parents,
+        "argilla": {**argilla, "dataset_id": str(ds.id), "records": len(records), "answered": len(answers),
+                    "pending": pending},
+    }
+    version = store.commit(into, kind="preference", kept=kept, removed=removed.with_columns(removed_by=pl.lit("label")),
+                           stages=stages, lineage=lineage)
+    return PullResult(dataset=into, version=version, kept=kept.height, removed_by_reason=reasons,
+                      answered=len(answers), pending=pending)

@@ -1,0 +1,220 @@
+"""End to end against the real argilla-server 2.8 (own venv, SQLite), the real SDK and the real UI.
+
+The server's virtualenv is created on first use and cached in ~/.cache/curate/argilla-server
+(about a minute, once); each run starts one server (~10 s) on a free port with a fresh
+database under tmp. The UI test drives Debian's chromium headless through selenium and saves
+screenshots under test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+import secrets
+import shutil
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from curate.argilla.errors import ArgillaError, NothingSubmittedError
+from curate.argilla.pull import pull
+from curate.argilla.push import push
+from curate.argilla.server import start_server
+from curate.config import SourceConfig
+from curate.formats import read_source
+from curate.stats import StageStats
+from curate.store import Store
+
+rg = pytest.importorskip("argilla", reason="the argilla extra is not installed")
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A running local Argilla: url, owner API key; stopped after the module."""
+    creds = {"api_key": secrets.token_urlsafe(16), "password": secrets.token_urlsafe(12)}
+    handle = start_server(port=_free_port(), data_dir=tmp_path_factory.mktemp("argilla"), detach=True, **creds)
+    yield {"url": handle.url, "api_key": creds["api_key"], "port": handle.port, "handle": handle}
+    assert handle.stop()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, shared_data) -> Store:
+    """A store with ``prefs@0``: 6 HH-RLHF pairs and 4 LLaMA-Factory DPO demo pairs."""
+    frames = [
+        read_source(SourceConfig(path="hh_rlhf/test.jsonl.gz", format="hh_rlhf"), base_dir=shared_data).valid.head(6),
+        read_source(
+            SourceConfig(path="llamafactory_demo/dpo_en_demo.json", format="sharegpt_preference"), base_dir=shared_data
+        ).valid.head(4),
+    ]
+    rows = pl.concat(frames).with_columns(split=pl.lit("train"))
+    store = Store(tmp_path_factory.mktemp("store"))
+    convert = StageStats(stage="convert", name="convert", rows_in=rows.height, rows_added=0, rows_kept=rows.height, rows_removed=0)
+    empty = rows.clear().with_columns(removed_by=pl.lit(None, pl.String), reason=pl.lit(None, pl.String), detail=pl.lit(None, pl.String))
+    store.commit("prefs", kind="preference", kept=rows, removed=empty.drop("split"), stages=[convert], lineage={})
+    return store
+
+
+def _owner(server) -> rg.Argilla:
+    return rg.Argilla(api_url=server["url"], api_key=server["api_key"])
+
+
+def _annotator(client: rg.Argilla, name: str) -> tuple[str, str]:
+    """Create an annotator in workspace `argilla`; returns (password, api key)."""
+    password = f"{name}-password"
+    user = rg.User(username=name, password=password, role="annotator", client=client).create()
+    client.workspaces("argilla").add_user(user)
+    api_key = client.http_client.get(f"/api/v1/users/{user.id}").json()["api_key"]  # the SDK hides it
+    return password, api_key
+
+
+def test_push_twice_creates_no_duplicates(server, store):
+    first = push(store, "prefs@0", api_url=server["url"], api_key=server["api_key"], dataset="dupes")
+    second = push(store, "prefs", api_url=server["url"], api_key=server["api_key"], dataset="dupes")
+    assert (first.created, first.existing, first.dataset_created) == (10, 0, True)
+    assert (second.created, second.existing, second.dataset_created) == (0, 10, False)
+    records = list(_owner(server).datasets("dupes", workspace="argilla").records)
+    assert sorted(r.id for r in records) == sorted(store.kept("prefs@0")["id"].to_list())
+
+
+def test_pull_with_nothing_submitted_commits_nothing(server, store):
+    push(store, "prefs@0", api_url=server["url"], api_key=server["api_key"], dataset="untouched")
+    with pytest.raises(NothingSubmittedError, match=r"Nobody has submitted an answer in the Argilla dataset 'untouched' yet \(10 records"):
+        pull(store, "untouched", into="untouched-labeled", api_url=server["url"], api_key=server["api_key"])
+    assert "untouched-labeled" not in store.names()
+
+
+def test_server_down_is_a_clear_error(store):
+    url = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(ArgillaError, match=f"No Argilla server answers at {url}. Start one with `curate argilla serve`"):
+        push(store, "prefs@0", api_url=url, api_key="whatever")
+
+
+def test_serve_refuses_a_taken_port(server, tmp_path):
+    with pytest.raises(ArgillaError, match=f"Port {server['port']} on 127.0.0.1 is already in use by an Argilla 2.8.0 server"):
+        start_server(port=server["port"], data_dir=tmp_path, api_key="k" * 12, password="p" * 12)
+
+
+def _submit_in_browser(url: str, dataset_id: str, username: str, password: str, submitted: Callable[[], bool]) -> None:
+    """Sign in through the real sign-in page, pick "Response B", write a rationale, Submit."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1400,1000", f"--user-data-dir={ARTIFACTS / 'chromium-profile'}"):
+        options.add_argument(flag)
+    shutil.rmtree(ARTIFACTS / "chromium-profile", ignore_errors=True)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        wait = WebDriverWait(driver, 60)
+        driver.get(f"{url}/sign-in")
+        wait.until(ec.presence_of_element_located((By.NAME, "Username"))).send_keys(username)
+        driver.find_element(By.NAME, "Password").send_keys(password)
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait.until(lambda d: "sign-in" not in d.current_url)
+        driver.get(f"{url}/dataset/{dataset_id}/annotation-mode")
+        wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "label[for=preference_b]"))).click()
+        rationale = driver.find_elements(By.CSS_SELECTOR, "textarea, [contenteditable=true]")
+        if rationale:
+            rationale[0].click()
+            rationale[0].send_keys("B answers the question.")
+        driver.save_screenshot(str(ARTIFACTS / "argilla-annotation-before-submit.png"))
+        wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "button.button--submit"))).click()
+        wait.until(lambda _: submitted())  # the server has the response
+        wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "body"), "Submitted"))
+        driver.save_screenshot(str(ARTIFACTS / "argilla-annotation-after-submit.png"))
+    finally:
+        driver.save_screenshot(str(ARTIFACTS / "argilla-annotation-last.png"))
+        driver.quit()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Debian chromium + chromium-driver are not installed (.ci/run installs them)")
+def test_annotators_via_rest_and_ui_become_a_new_version(server, store):
+    ARTIFACTS.mkdir(exist_ok=True)
+    url, key = server["url"], server["api_key"]
+    push(store, "prefs@0", api_url=url, api_key=key, dataset="prefs-ab")
+    owner = _owner(server)
+    ds = owner.datasets("prefs-ab", workspace="argilla")
+    _, rest_key = _annotator(owner, "rest-annotator")
+    ui_password, _ = _annotator(owner, "ui-annotator")
+
+    # The REST annotator works like the UI does: /me queue search, then one response per record.
+    import httpx
+
+    rest = httpx.Client(base_url=url, headers={"X-Argilla-Api-Key": rest_key})
+    plan = [("a", "submitted", ""), ("b", "submitted", "more helpful"), ("tie", "submitted", ""),
+            ("both_bad", "submitted", ""), (None, "discarded", ""), ("a", "draft", "")]
+    votes: dict[str, list[tuple[str, str | None, str]]] = defaultdict(list)  # row id -> (who, value, status)
+    shown: dict[str, dict] = {}  # row id -> the fields the annotator saw
+    for value, status, why in plan:
+        pending = [{"type": "terms", "scope": {"entity": "response", "property": "status"}, "values": ["pending"]},
+                   {"type": "terms", "scope": {"entity": "record", "property": "status"}, "values": ["pending"]}]
+        found = rest.post(f"/api/v1/me/datasets/{ds.id}/records/search", params={"limit": 1}, json={"filters": {"and": pending}})
+        assert found.status_code == 200, found.text
+        record = found.json()["items"][0]["record"]
+        values = {} if value is None else {"preference": {"value": value}, **({"rationale": {"value": why}} if why else {})}
+        reply = rest.post(f"/api/v1/records/{record['id']}/responses", json={"values": values, "status": status})
+        assert reply.status_code == 201, reply.text
+        votes[record["external_id"]].append(("rest-annotator", value, status))
+        shown[record["external_id"]] = record["fields"]
+    assert rest.get(f"/api/v1/datasets/{ds.id}/records").status_code == 403  # annotators only get /me/...
+
+    ui_user = str(owner.users("ui-annotator").id)
+
+    def ui_answers() -> list[tuple[dict, dict]]:
+        listing = owner.http_client.get(f"/api/v1/datasets/{ds.id}/records", params={"include": "responses", "limit": 100})
+        return [(r, resp) for r in listing.json()["items"] for resp in r.get("responses") or [] if resp["user_id"] == ui_user]
+
+    _submit_in_browser(url, str(ds.id), "ui-annotator", ui_password, submitted=lambda: bool(ui_answers()))
+    [(record, response)] = ui_answers()  # the UI may be served a record the REST annotator drafted or discarded
+    assert response["status"] == "submitted" and response["values"]["preference"] == {"value": "b"}
+    assert response["values"]["rationale"] == {"value": "B answers the question."}
+    votes[record["external_id"]].append(("ui-annotator", "b", "submitted"))
+    shown[record["external_id"]] = record["fields"]
+
+    result = pull(store, "prefs-ab", into="prefs-labeled", api_url=url, api_key=key)
+
+    final = {rid: [(who, v) for who, v, st in vs if st == "submitted"] for rid, vs in votes.items()}
+    picked = {rid: shown[rid][f"response_{v[0][1]}"] for rid, v in final.items() if v and v[0][1] in ("a", "b")}
+    discarded = [rid for rid, vs in votes.items() if not final[rid] and any(st == "discarded" for _, _, st in vs)]
+    answered = sum(1 for rid in votes if final[rid] or rid in discarded)
+    assert (result.answered, result.pending, result.kept) == (answered, 10 - answered, 3)
+    assert result.removed_by_reason == {"both_bad": 1, "tie": 1, **({"discarded": 1} if discarded else {})}
+    kept = store.kept(f"prefs-labeled@{result.version}")
+    who = Counter()
+    for row in kept.iter_rows(named=True):
+        argilla = json.loads(row["meta"])["argilla"]
+        assert argilla["agreement"] == 1.0 and argilla["dataset"] == "prefs-ab"
+        who[argilla["annotators"][0]] += 1
+        assert row["split"] == "train"
+    assert who == {"rest-annotator": 2, "ui-annotator": 1}
+    # exactly the submitted pairs, each with the side the annotator picked as chosen
+    assert sorted(r["chosen"][-1]["content"] for r in kept.iter_rows(named=True)) == sorted(picked.values())
+    pushed = {r["id"]: r for r in store.kept("prefs@0").iter_rows(named=True)}
+    for rid, text in picked.items():
+        other = [m for side in ("chosen", "rejected") for m in pushed[rid][side] if m["content"] != text]
+        assert any(r["rejected"] == other for r in kept.iter_rows(named=True))
+    info = store.info("prefs-labeled")
+    assert info.lineage["parents"] == [{"dataset": "prefs", "version": 0, "rows": answered}]
+    assert info.lineage["argilla"]["dataset"] == "prefs-ab" and info.lineage["argilla"]["pending"] == 10 - answered
+    assert [(s.stage, s.rows_in, s.rows_kept, s.rows_removed) for s in info.stages] == [
+        ("convert", answered, answered, 0), ("label", answered, 3, answered - 3)]
+    assert (ARTIFACTS / "argilla-annotation-after-submit.png").stat().st_size > 10_000
