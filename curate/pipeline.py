@@ -6,6 +6,7 @@ import glob
 import hashlib
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,6 +120,7 @@ def run_pipeline(
     *,
     store_root: str | Path,
     benchmarks_dir: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
     console: Console | None = None,
 ) -> RunSummary:
     """Run the pipeline file ``path`` and commit one new version of its output dataset.
@@ -132,6 +134,9 @@ def run_pipeline(
     benchmarks_dir
         Folder of benchmark files for stages that need them (``decontaminate``) when their own
         config names none; ``None`` lets them look for a ``shared/data`` folder above the pipeline.
+    env
+        Environment variables stages may read credentials from (``label`` reads
+        ``ARGILLA_API_URL`` / ``ARGILLA_API_KEY``); the CLI passes ``os.environ``. ``None``: none.
     console
         Where progress bars go; ``None`` runs quietly.
 
@@ -177,6 +182,7 @@ def run_pipeline(
                 stage_id=spec.id,
                 progress=progress,
                 benchmarks_dir=Path(benchmarks_dir) if benchmarks_dir else None,
+                env=dict(env or {}),
             )
             t0 = time.perf_counter()
             try:

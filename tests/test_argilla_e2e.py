@@ -24,7 +24,9 @@ from curate.argilla.pull import pull
 from curate.argilla.push import push
 from curate.argilla.server import start_server
 from curate.config import SourceConfig
+from curate.errors import StageError
 from curate.formats import read_source
+from curate.pipeline import run_pipeline
 from curate.stats import StageStats
 from curate.store import Store
 
@@ -218,3 +220,38 @@ def test_annotators_via_rest_and_ui_become_a_new_version(server, store):
     assert [(s.stage, s.rows_in, s.rows_kept, s.rows_removed) for s in info.stages] == [
         ("convert", answered, answered, 0), ("label", answered, 3, answered - 3)]
     assert (ARTIFACTS / "argilla-annotation-after-submit.png").stat().st_size > 10_000
+
+
+def _pipeline(tmp_path: Path) -> Path:
+    path = tmp_path / "label.yaml"
+    path.write_text("source: {path: prefs@0}\nstages:\n  - label: {dataset: staged}\noutput: prefs-staged\n")
+    return path
+
+
+def test_label_stage_without_api_key_names_the_variable(store, tmp_path):
+    with pytest.raises(StageError, match="needs an Argilla API key in the environment variable ARGILLA_API_KEY"):
+        run_pipeline(_pipeline(tmp_path), store_root=store.root, env={})
+
+
+def test_label_stage_pushes_first_then_keeps_answered_pairs(server, store, tmp_path):
+    env = {"ARGILLA_API_URL": server["url"], "ARGILLA_API_KEY": server["api_key"]}
+    with pytest.raises(NothingSubmittedError, match="10 new pairs pushed to Argilla dataset 'staged'.*Nothing was committed"):
+        run_pipeline(_pipeline(tmp_path), store_root=store.root, env=env)
+    assert "prefs-staged" not in store.names()
+
+    owner = _owner(server)
+    ds = owner.datasets("staged", workspace="argilla")
+    first, second = owner.http_client.get(f"/api/v1/datasets/{ds.id}/records", params={"limit": 2}).json()["items"]
+    for record, value in ((first, "a"), (second, "tie")):
+        reply = owner.http_client.post(f"/api/v1/records/{record['id']}/responses",
+                                       json={"values": {"preference": {"value": value}}, "status": "submitted"})
+        assert reply.status_code == 201, reply.text
+
+    summary = run_pipeline(_pipeline(tmp_path), store_root=store.root, env=env)
+
+    label = summary.stages[-1]
+    assert (label.stage, label.rows_in, label.rows_kept) == ("label", 10, 1)
+    assert label.removed_by_reason == {"awaiting_annotation": 8, "tie": 1}
+    [row] = store.kept(f"prefs-staged@{summary.version}").iter_rows(named=True)
+    assert row["chosen"][-1]["content"] == first["fields"]["response_a"]
+    assert json.loads(row["meta"])["argilla"]["annotators"] == ["argilla"]

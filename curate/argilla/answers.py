@@ -22,7 +22,6 @@ import polars as pl
 from curate.argilla.errors import ArgillaError
 from curate.argilla.layout import QUESTION, RATIONALE
 from curate.records import SCHEMAS, build_frame
-from curate.stages.base import detail_json
 
 __all__ = ["Answer", "parse_answers", "resolve_answers"]
 
@@ -147,7 +146,7 @@ def resolve_answers(
             kept.append(new)
             kept_extra.append({c: row[c] for c in extra})
         else:
-            detail = detail_json(votes=votes, discarded_by=answer.discarded_by, agreement=round(agreement, 4))
+            detail = json.dumps({"votes": votes, "discarded_by": answer.discarded_by, "agreement": round(agreement, 4)}, sort_keys=True)
             removed.append({**row, "reason": outcome, "detail": detail})
     valid, invalid = build_frame("preference", kept)  # recomputes ids: a flipped pair is new content
     if invalid.height:

@@ -29,6 +29,7 @@ class PushResult:
     url: str
     workspace: str
     dataset: str
+    dataset_id: str
     ref: str
     rows: int
     created: int
@@ -95,7 +96,7 @@ def push_frame(
         ds.records.log([to_argilla_record(row, ref=ref, question=question, seed=seed) for row in new])
     log.info("pushed %d new records to %s/%s (%d already there)", len(new), workspace, dataset, frame.height - len(new))
     return PushResult(
-        url=client.api_url, workspace=workspace, dataset=dataset, ref=ref, rows=frame.height,
+        url=client.api_url, workspace=workspace, dataset=dataset, dataset_id=str(ds.id), ref=ref, rows=frame.height,
         created=len(new), existing=frame.height - len(new), dataset_created=created,
     )
 

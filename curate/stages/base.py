@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -56,6 +56,10 @@ class StageContext:
     benchmarks_dir
         Folder of benchmark files given by the caller (CLI ``--benchmarks`` / ``CURATE_BENCHMARKS``);
         ``None`` lets stages fall back to their own config or defaults.
+    env
+        Environment variables the caller passes on (the CLI passes the process environment).
+        Stages that connect to services (``label``: Argilla) read credentials here, under the
+        variable names their config gives, never from ``os.environ``.
     """
 
     dataset: str
@@ -65,6 +69,7 @@ class StageContext:
     stage_id: str = ""
     progress: Progress | None = None
     benchmarks_dir: Path | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
 
     def track(self, items: Iterable[T], *, description: str, total: int | None = None) -> Iterator[T]:
         """Iterate ``items`` with a progress bar when a display is attached."""
