@@ -69,7 +69,13 @@ def _tokenized_prompts(data: Any, tokenizer: PreTrainedTokenizerBase, *, max_len
 def _ppo(recipe: Recipe, args: dict[str, Any], **kw: Any) -> Trainer:
     import copy
 
-    from trl.experimental.ppo import PPOConfig, PPOTrainer
+    try:
+        from trl.experimental.ppo import PPOConfig, PPOTrainer
+    except ImportError as exc:
+        raise ConfigError(
+            "method `ppo` needs trl 1.12 (trl 1.13 deleted PPO): pip install 'trl>=1.12,<1.13', "
+            "or use method grpo / rloo."
+        ) from exc
 
     model, tokenizer, device = kw["model"], kw["tokenizer"], kw["device"]
     reward, reward_tokenizer = load_reward_model(recipe.rl.reward_model or "", device=device)
