@@ -15,8 +15,13 @@ USERS = {"u1": "ann1", "u2": "ann2", "u3": "ann3"}
 
 def _rows() -> pl.DataFrame:
     pairs = [
-        {"prompt": [{"role": "user", "content": f"question {i}"}], "chosen": [{"role": "assistant", "content": f"good {i}"}],
-         "rejected": [{"role": "assistant", "content": f"bad {i}"}], "margin": 1.5, "meta": {"line": i}}
+        {
+            "prompt": [{"role": "user", "content": f"question {i}"}],
+            "chosen": [{"role": "assistant", "content": f"good {i}"}],
+            "rejected": [{"role": "assistant", "content": f"bad {i}"}],
+            "margin": 1.5,
+            "meta": {"line": i},
+        }
         for i in range(3)
     ]
     valid, _ = build_frame("preference", pairs)
@@ -41,8 +46,16 @@ def _vote(value: object, rationale: str | None = None) -> dict:
 def test_majority_keeps_the_side_most_annotators_chose():
     rows = _rows()
     ids = rows["id"].to_list()
-    records = [_record(ids[0], [("u1", "submitted", _vote("a", "clearer")), ("u2", "submitted", _vote("a")),
-                                ("u3", "submitted", _vote("b"))])]
+    records = [
+        _record(
+            ids[0],
+            [
+                ("u1", "submitted", _vote("a", "clearer")),
+                ("u2", "submitted", _vote("a")),
+                ("u3", "submitted", _vote("b")),
+            ],
+        )
+    ]
     answers, pending = parse_answers(records, users=USERS)
     kept, removed = resolve_answers(rows, answers, argilla={"dataset": "d"})
     assert (pending, kept.height, removed.height) == (0, 1, 0)
@@ -52,8 +65,12 @@ def test_majority_keeps_the_side_most_annotators_chose():
     meta = json.loads(row["meta"])
     assert meta["line"] == 0
     assert meta["argilla"] == {
-        "dataset": "d", "annotators": ["ann1", "ann2", "ann3"], "votes": {"chosen": 2, "rejected": 1},
-        "agreement": 0.6667, "flipped": False, "rationales": [{"annotator": "ann1", "text": "clearer"}],
+        "dataset": "d",
+        "annotators": ["ann1", "ann2", "ann3"],
+        "votes": {"chosen": 2, "rejected": 1},
+        "agreement": 0.6667,
+        "flipped": False,
+        "rationales": [{"annotator": "ann1", "text": "clearer"}],
     }
 
 
@@ -103,8 +120,11 @@ def test_ranking_answers_are_read_from_their_ranks_not_their_order():
 def test_drafts_and_unanswered_records_stay_pending():
     rows = _rows()
     ids = rows["id"].to_list()
-    records = [_record(ids[0], [("u1", "draft", _vote("a"))]), _record(ids[1], []),
-               _record(ids[2], [("u2", "submitted", _vote("b"))])]
+    records = [
+        _record(ids[0], [("u1", "draft", _vote("a"))]),
+        _record(ids[1], []),
+        _record(ids[2], [("u2", "submitted", _vote("b"))]),
+    ]
     answers, pending = parse_answers(records, users={})
     assert pending == 2
     assert [(a.row_id, a.votes) for a in answers] == [(ids[2], [("u2", "rejected")])]  # unknown names stay ids

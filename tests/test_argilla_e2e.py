@@ -9,10 +9,10 @@ screenshots under test-artifacts/.
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
 import secrets
 import shutil
 import socket
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,8 +62,12 @@ def store(tmp_path_factory, shared_data) -> Store:
     ]
     rows = pl.concat(frames).with_columns(split=pl.lit("train"))
     store = Store(tmp_path_factory.mktemp("store"))
-    convert = StageStats(stage="convert", name="convert", rows_in=rows.height, rows_added=0, rows_kept=rows.height, rows_removed=0)
-    empty = rows.clear().with_columns(removed_by=pl.lit(None, pl.String), reason=pl.lit(None, pl.String), detail=pl.lit(None, pl.String))
+    convert = StageStats(
+        stage="convert", name="convert", rows_in=rows.height, rows_added=0, rows_kept=rows.height, rows_removed=0
+    )
+    empty = rows.clear().with_columns(
+        removed_by=pl.lit(None, pl.String), reason=pl.lit(None, pl.String), detail=pl.lit(None, pl.String)
+    )
     store.commit("prefs", kind="preference", kept=rows, removed=empty.drop("split"), stages=[convert], lineage={})
     return store
 
@@ -92,19 +96,26 @@ def test_push_twice_creates_no_duplicates(server, store):
 
 def test_pull_with_nothing_submitted_commits_nothing(server, store):
     push(store, "prefs@0", api_url=server["url"], api_key=server["api_key"], dataset="untouched")
-    with pytest.raises(NothingSubmittedError, match=r"Nobody has submitted an answer in the Argilla dataset 'untouched' yet \(10 records"):
+    with pytest.raises(
+        NothingSubmittedError,
+        match=r"Nobody has submitted an answer in the Argilla dataset 'untouched' yet \(10 records",
+    ):
         pull(store, "untouched", into="untouched-labeled", api_url=server["url"], api_key=server["api_key"])
     assert "untouched-labeled" not in store.names()
 
 
 def test_server_down_is_a_clear_error(store):
     url = f"http://127.0.0.1:{_free_port()}"
-    with pytest.raises(ArgillaError, match=f"No Argilla server answers at {url}. Start one with `curate argilla serve`"):
+    with pytest.raises(
+        ArgillaError, match=f"No Argilla server answers at {url}. Start one with `curate argilla serve`"
+    ):
         push(store, "prefs@0", api_url=url, api_key="whatever")
 
 
 def test_serve_refuses_a_taken_port(server, tmp_path):
-    with pytest.raises(ArgillaError, match=f"Port {server['port']} on 127.0.0.1 is already in use by an Argilla 2.8.0 server"):
+    with pytest.raises(
+        ArgillaError, match=f"Port {server['port']} on 127.0.0.1 is already in use by an Argilla 2.8.0 server"
+    ):
         start_server(port=server["port"], data_dir=tmp_path, api_key="k" * 12, password="p" * 12)
 
 
@@ -118,9 +129,18 @@ def _submit_in_browser(url: str, dataset_id: str, username: str, password: str, 
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1400,1000", f"--user-data-dir={ARTIFACTS / 'chromium-profile'}"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+        f"--user-data-dir={ARTIFACTS / 'chromium-profile'}",
+    ):
         options.add_argument(flag)
     shutil.rmtree(ARTIFACTS / "chromium-profile", ignore_errors=True)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -148,7 +168,10 @@ def _submit_in_browser(url: str, dataset_id: str, username: str, password: str, 
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Debian chromium + chromium-driver are not installed (.ci/run installs them)")
+@pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="Debian chromium + chromium-driver are not installed (.ci/run installs them)",
+)
 def test_annotators_via_rest_and_ui_become_a_new_version(server, store):
     ARTIFACTS.mkdir(exist_ok=True)
     url, key = server["url"], server["api_key"]
@@ -162,17 +185,29 @@ def test_annotators_via_rest_and_ui_become_a_new_version(server, store):
     import httpx
 
     rest = httpx.Client(base_url=url, headers={"X-Argilla-Api-Key": rest_key})
-    plan = [("a", "submitted", ""), ("b", "submitted", "more helpful"), ("tie", "submitted", ""),
-            ("both_bad", "submitted", ""), (None, "discarded", ""), ("a", "draft", "")]
+    plan = [
+        ("a", "submitted", ""),
+        ("b", "submitted", "more helpful"),
+        ("tie", "submitted", ""),
+        ("both_bad", "submitted", ""),
+        (None, "discarded", ""),
+        ("a", "draft", ""),
+    ]
     votes: dict[str, list[tuple[str, str | None, str]]] = defaultdict(list)  # row id -> (who, value, status)
     shown: dict[str, dict] = {}  # row id -> the fields the annotator saw
     for value, status, why in plan:
-        pending = [{"type": "terms", "scope": {"entity": "response", "property": "status"}, "values": ["pending"]},
-                   {"type": "terms", "scope": {"entity": "record", "property": "status"}, "values": ["pending"]}]
-        found = rest.post(f"/api/v1/me/datasets/{ds.id}/records/search", params={"limit": 1}, json={"filters": {"and": pending}})
+        pending = [
+            {"type": "terms", "scope": {"entity": "response", "property": "status"}, "values": ["pending"]},
+            {"type": "terms", "scope": {"entity": "record", "property": "status"}, "values": ["pending"]},
+        ]
+        found = rest.post(
+            f"/api/v1/me/datasets/{ds.id}/records/search", params={"limit": 1}, json={"filters": {"and": pending}}
+        )
         assert found.status_code == 200, found.text
         record = found.json()["items"][0]["record"]
-        values = {} if value is None else {"preference": {"value": value}, **({"rationale": {"value": why}} if why else {})}
+        values = (
+            {} if value is None else {"preference": {"value": value}, **({"rationale": {"value": why}} if why else {})}
+        )
         reply = rest.post(f"/api/v1/records/{record['id']}/responses", json={"values": values, "status": status})
         assert reply.status_code == 201, reply.text
         votes[record["external_id"]].append(("rest-annotator", value, status))
@@ -182,8 +217,15 @@ def test_annotators_via_rest_and_ui_become_a_new_version(server, store):
     ui_user = str(owner.users("ui-annotator").id)
 
     def ui_answers() -> list[tuple[dict, dict]]:
-        listing = owner.http_client.get(f"/api/v1/datasets/{ds.id}/records", params={"include": "responses", "limit": 100})
-        return [(r, resp) for r in listing.json()["items"] for resp in r.get("responses") or [] if resp["user_id"] == ui_user]
+        listing = owner.http_client.get(
+            f"/api/v1/datasets/{ds.id}/records", params={"include": "responses", "limit": 100}
+        )
+        return [
+            (r, resp)
+            for r in listing.json()["items"]
+            for resp in r.get("responses") or []
+            if resp["user_id"] == ui_user
+        ]
 
     _submit_in_browser(url, str(ds.id), "ui-annotator", ui_password, submitted=lambda: bool(ui_answers()))
     [(record, response)] = ui_answers()  # the UI may be served a record the REST annotator drafted or discarded
@@ -218,7 +260,9 @@ def test_annotators_via_rest_and_ui_become_a_new_version(server, store):
     assert info.lineage["parents"] == [{"dataset": "prefs", "version": 0, "rows": answered}]
     assert info.lineage["argilla"]["dataset"] == "prefs-ab" and info.lineage["argilla"]["pending"] == 10 - answered
     assert [(s.stage, s.rows_in, s.rows_kept, s.rows_removed) for s in info.stages] == [
-        ("convert", answered, answered, 0), ("label", answered, 3, answered - 3)]
+        ("convert", answered, answered, 0),
+        ("label", answered, 3, answered - 3),
+    ]
     assert (ARTIFACTS / "argilla-annotation-after-submit.png").stat().st_size > 10_000
 
 
@@ -235,7 +279,9 @@ def test_label_stage_without_api_key_names_the_variable(store, tmp_path):
 
 def test_label_stage_pushes_first_then_keeps_answered_pairs(server, store, tmp_path):
     env = {"ARGILLA_API_URL": server["url"], "ARGILLA_API_KEY": server["api_key"]}
-    with pytest.raises(NothingSubmittedError, match="10 new pairs pushed to Argilla dataset 'staged'.*Nothing was committed"):
+    with pytest.raises(
+        NothingSubmittedError, match="10 new pairs pushed to Argilla dataset 'staged'.*Nothing was committed"
+    ):
         run_pipeline(_pipeline(tmp_path), store_root=store.root, env=env)
     assert "prefs-staged" not in store.names()
 
@@ -243,8 +289,10 @@ def test_label_stage_pushes_first_then_keeps_answered_pairs(server, store, tmp_p
     ds = owner.datasets("staged", workspace="argilla")
     first, second = owner.http_client.get(f"/api/v1/datasets/{ds.id}/records", params={"limit": 2}).json()["items"]
     for record, value in ((first, "a"), (second, "tie")):
-        reply = owner.http_client.post(f"/api/v1/records/{record['id']}/responses",
-                                       json={"values": {"preference": {"value": value}}, "status": "submitted"})
+        reply = owner.http_client.post(
+            f"/api/v1/records/{record['id']}/responses",
+            json={"values": {"preference": {"value": value}}, "status": "submitted"},
+        )
         assert reply.status_code == 201, reply.text
 
     summary = run_pipeline(_pipeline(tmp_path), store_root=store.root, env=env)

@@ -146,12 +146,16 @@ def resolve_answers(
             kept.append(new)
             kept_extra.append({c: row[c] for c in extra})
         else:
-            detail = json.dumps({"votes": votes, "discarded_by": answer.discarded_by, "agreement": round(agreement, 4)}, sort_keys=True)
+            detail = json.dumps(
+                {"votes": votes, "discarded_by": answer.discarded_by, "agreement": round(agreement, 4)}, sort_keys=True
+            )
             removed.append({**row, "reason": outcome, "detail": detail})
     valid, invalid = build_frame("preference", kept)  # recomputes ids: a flipped pair is new content
     if invalid.height:
         raise ArgillaError(f"{invalid.height} answered rows no longer validate: {invalid['reason'].to_list()[:3]}")
     if extra:
-        valid = pl.concat([valid, pl.DataFrame(kept_extra, schema={c: rows.schema[c] for c in extra})], how="horizontal")
+        valid = pl.concat(
+            [valid, pl.DataFrame(kept_extra, schema={c: rows.schema[c] for c in extra})], how="horizontal"
+        )
     removed_schema = {**rows.schema, "reason": pl.String, "detail": pl.String}
     return valid, pl.DataFrame(removed, schema=removed_schema)

@@ -60,7 +60,7 @@ def connect(api_url: str, api_key: str, *, timeout: int = 60) -> rg.Argilla:
     try:
         client = rg.Argilla(api_url=api_url, api_key=api_key, timeout=timeout, retries=1)
         client.http_client.get("/api/v1/me").raise_for_status()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the SDK and httpx raise many unrelated types
         raise ArgillaError(
             f"Argilla at {api_url} refused the API key ({type(exc).__name__}: {exc}). "
             "Check ARGILLA_API_KEY: it must belong to an owner or admin."

@@ -11,6 +11,7 @@ import polars as pl
 from curate.argilla.answers import parse_answers, resolve_answers
 from curate.argilla.client import connect, find_dataset, iter_records, usernames
 from curate.argilla.errors import ArgillaError, NothingSubmittedError
+from curate.errors import CurateError
 from curate.stats import StageStats
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def _source_rows(store: Store, refs: set[str], ids: set[str]) -> pl.DataFrame:
     for ref in sorted(refs):
         try:
             parts.append(store.kept(ref).filter(pl.col("id").is_in(list(ids))))
-        except Exception as exc:
+        except CurateError as exc:
             raise ArgillaError(
                 f"The answered records came from {ref}, which the store {store.root} cannot read ({exc}). "
                 "Pull with the store the pairs were pushed from (--store)."
@@ -46,7 +47,7 @@ def _source_rows(store: Store, refs: set[str], ids: set[str]) -> pl.DataFrame:
     missing = ids - set(rows["id"].to_list())
     if missing:
         raise ArgillaError(
-            f"{len(missing)} answered records (e.g. {sorted(missing)[0]}) are not in {', '.join(sorted(refs))}; "
+            f"{len(missing)} answered records (e.g. {min(missing)}) are not in {', '.join(sorted(refs))}; "
             "was the Argilla dataset filled by another store?"
         )
     return rows
@@ -98,29 +99,67 @@ def pull(
         )
     refs = {a.ref for a in answers}
     if None in refs:
-        raise ArgillaError(f"Records of {dataset!r} carry no `curate_ref` metadata: push them with `curate label push`.")
+        raise ArgillaError(
+            f"Records of {dataset!r} carry no `curate_ref` metadata: push them with `curate label push`."
+        )
     rows = _source_rows(store, refs, {a.row_id for a in answers})
     argilla = {"url": api_url, "workspace": workspace, "dataset": dataset}
     kept, removed = resolve_answers(rows, answers, argilla=argilla)
     reasons = dict(removed.group_by("reason").len().sort("reason").iter_rows()) if removed.height else {}
     seconds = time.perf_counter() - started
     stages = [
-        StageStats(stage="convert", name="convert", rows_in=rows.height, rows_added=0, rows_kept=rows.height,
-                   rows_removed=0, seconds=seconds, extra={"argilla_records": len(records), "pending": pending}),
-        StageStats(stage="label", name="label", rows_in=rows.height, rows_added=0, rows_kept=kept.height,
-                   rows_removed=removed.height, removed_by_reason=reasons, seconds=0.0),
+        StageStats(
+            stage="convert",
+            name="convert",
+            rows_in=rows.height,
+            rows_added=0,
+            rows_kept=rows.height,
+            rows_removed=0,
+            seconds=seconds,
+            extra={"argilla_records": len(records), "pending": pending},
+        ),
+        StageStats(
+            stage="label",
+            name="label",
+            rows_in=rows.height,
+            rows_added=0,
+            rows_kept=kept.height,
+            rows_removed=removed.height,
+            removed_by_reason=reasons,
+            seconds=0.0,
+        ),
     ]
     parents = [
-        {"dataset": ref.split("@")[0], "version": int(ref.split("@")[1]),
-         "rows": sum(1 for a in answers if a.ref == ref)}
+        {
+            "dataset": ref.split("@")[0],
+            "version": int(ref.split("@")[1]),
+            "rows": sum(1 for a in answers if a.ref == ref),
+        }
         for ref in sorted(refs)
     ]
     lineage = {
         "parents": parents,
-        "argilla": {**argilla, "dataset_id": str(ds.id), "records": len(records), "answered": len(answers),
-                    "pending": pending},
+        "argilla": {
+            **argilla,
+            "dataset_id": str(ds.id),
+            "records": len(records),
+            "answered": len(answers),
+            "pending": pending,
+        },
     }
-    version = store.commit(into, kind="preference", kept=kept, removed=removed.with_columns(removed_by=pl.lit("label")),
-                           stages=stages, lineage=lineage)
-    return PullResult(dataset=into, version=version, kept=kept.height, removed_by_reason=reasons,
-                      answered=len(answers), pending=pending)
+    version = store.commit(
+        into,
+        kind="preference",
+        kept=kept,
+        removed=removed.with_columns(removed_by=pl.lit("label")),
+        stages=stages,
+        lineage=lineage,
+    )
+    return PullResult(
+        dataset=into,
+        version=version,
+        kept=kept.height,
+        removed_by_reason=reasons,
+        answered=len(answers),
+        pending=pending,
+    )

@@ -45,7 +45,12 @@ def _dataset(
 
     existing = find_dataset(client, name, workspace)
     if existing is None:
-        dataset = rg.Dataset(name=name, workspace=workspace, settings=preference_settings(question=question, rationale=rationale), client=client)
+        dataset = rg.Dataset(
+            name=name,
+            workspace=workspace,
+            settings=preference_settings(question=question, rationale=rationale),
+            client=client,
+        )
         return dataset.create(), question, True
     fields = {f.name for f in existing.settings.fields}
     asked = next((q for q in existing.settings.questions if q.name == QUESTION), None)
@@ -96,8 +101,15 @@ def push_frame(
         ds.records.log([to_argilla_record(row, ref=ref, question=question, seed=seed) for row in new])
     log.info("pushed %d new records to %s/%s (%d already there)", len(new), workspace, dataset, frame.height - len(new))
     return PushResult(
-        url=client.api_url, workspace=workspace, dataset=dataset, dataset_id=str(ds.id), ref=ref, rows=frame.height,
-        created=len(new), existing=frame.height - len(new), dataset_created=created,
+        url=client.api_url,
+        workspace=workspace,
+        dataset=dataset,
+        dataset_id=str(ds.id),
+        ref=ref,
+        rows=frame.height,
+        created=len(new),
+        existing=frame.height - len(new),
+        dataset_created=created,
     )
 
 
@@ -139,6 +151,12 @@ def push(
     frame = store.kept(f"{name}@{version}")
     client = connect(api_url, api_key)
     return push_frame(
-        frame, client=client, ref=f"{name}@{version}", dataset=dataset or name, workspace=workspace,
-        question=question, rationale=rationale, seed=seed,
+        frame,
+        client=client,
+        ref=f"{name}@{version}",
+        dataset=dataset or name,
+        workspace=workspace,
+        question=question,
+        rationale=rationale,
+        seed=seed,
     )

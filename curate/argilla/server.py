@@ -84,10 +84,18 @@ def ensure_server_env(venv: Path = DEFAULT_VENV, *, python: str | None = None) -
         log.warning("Creating the argilla-server virtualenv in %s (first use; about a minute).", venv)
         steps = [
             [python or sys.executable, "-m", "venv", "--clear", str(venv)],
-            [str(_venv_python(venv)), "-m", "pip", "install", "-q", "--disable-pip-version-check", *SERVER_REQUIREMENTS],
+            [
+                str(_venv_python(venv)),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                *SERVER_REQUIREMENTS,
+            ],
         ]
         for cmd in steps:
-            done = subprocess.run(cmd, capture_output=True, text=True)
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 tail = (done.stdout + done.stderr)[-2000:]
                 raise ArgillaError(
@@ -215,8 +223,17 @@ def start_server(
         text=True,
         start_new_session=detach,
     )
-    config = {"host": host, "port": port, "home": str(data_dir), "username": username, "password": password,
-              "api_key": api_key, "reset": reset_credentials, "workspace": workspace, "log_level": log_level}
+    config = {
+        "host": host,
+        "port": port,
+        "home": str(data_dir),
+        "username": username,
+        "password": password,
+        "api_key": api_key,
+        "reset": reset_credentials,
+        "workspace": workspace,
+        "log_level": log_level,
+    }
     process.stdin.write(json.dumps(config) + "\n")
     process.stdin.close()
     if out is not None:
@@ -228,9 +245,15 @@ def start_server(
             raise ArgillaError(f"argilla-server exited with code {process.returncode} during start-up:\n{tail}")
         if health(url, timeout=1.0):
             state = json.loads(_state_file(data_dir, port).read_text())
-            return ServerHandle(url=url, pid=process.pid, port=port, data_dir=data_dir,
-                                owner_created=bool(state.get("owner_created")), process=process,
-                                log_file=log_file if detach else None)
+            return ServerHandle(
+                url=url,
+                pid=process.pid,
+                port=port,
+                data_dir=data_dir,
+                owner_created=bool(state.get("owner_created")),
+                process=process,
+                log_file=log_file if detach else None,
+            )
         time.sleep(0.25)
     process.terminate()
     raise ArgillaError(f"argilla-server did not answer on {url} within {timeout:.0f} s; see {log_file}.")

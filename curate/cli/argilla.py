@@ -25,10 +25,12 @@ def serve(
     username: Annotated[str, typer.Option(help="Owner user name.")] = "argilla",
     workspace: Annotated[str, typer.Option(help="Workspace created for the owner.")] = "argilla",
     api_key: Annotated[
-        str | None, typer.Option(envvar="ARGILLA_API_KEY", help="Owner API key (env ARGILLA_API_KEY); generated if unset.")
+        str | None,
+        typer.Option(envvar="ARGILLA_API_KEY", help="Owner API key (env ARGILLA_API_KEY); generated if unset."),
     ] = None,
     password: Annotated[
-        str | None, typer.Option(envvar="ARGILLA_PASSWORD", help="Owner password for the web UI (env ARGILLA_PASSWORD).")
+        str | None,
+        typer.Option(envvar="ARGILLA_PASSWORD", help="Owner password for the web UI (env ARGILLA_PASSWORD)."),
     ] = None,
 ) -> None:
     """Start (or --stop) the real argilla-server 2.8 with its web UI on 127.0.0.1."""
@@ -40,20 +42,33 @@ def serve(
     api_key = api_key or secrets.token_urlsafe(24)
     password = password or secrets.token_urlsafe(12)
     handle = start_server(
-        port=port, data_dir=data_dir, venv=venv, username=username, password=password, api_key=api_key,
-        workspace=workspace, reset_credentials=given, detach=detach,
+        port=port,
+        data_dir=data_dir,
+        venv=venv,
+        username=username,
+        password=password,
+        api_key=api_key,
+        workspace=workspace,
+        reset_credentials=given,
+        detach=detach,
     )
-    console.print(f"[green]Argilla[/] is up at {handle.url} (owner {username!r}, workspace {workspace!r}, data {data_dir})")
+    console.print(
+        f"[green]Argilla[/] is up at {handle.url} (owner {username!r}, workspace {workspace!r}, data {data_dir})"
+    )
     if handle.owner_created or given:
         console.print(f"  export ARGILLA_API_URL={handle.url}\n  export ARGILLA_API_KEY={api_key}")
         console.print(f"  web UI sign-in: {username} / {password}")
         if not given:
             console.print("  (generated now and shown once: keep them)")
     else:
-        console.print("  the owner already exists: use the API key printed when it was created, "
-                      "or set ARGILLA_API_KEY (and ARGILLA_PASSWORD) to reset it")
+        console.print(
+            "  the owner already exists: use the API key printed when it was created, "
+            "or set ARGILLA_API_KEY (and ARGILLA_PASSWORD) to reset it"
+        )
     if detach:
-        console.print(f"  running in the background (pid {handle.pid}, log {handle.log_file}); "
-                      f"stop with `curate argilla serve --stop --port {port}`")
+        console.print(
+            f"  running in the background (pid {handle.pid}, log {handle.log_file}); "
+            f"stop with `curate argilla serve --stop --port {port}`"
+        )
         return
     handle.wait()

@@ -27,14 +27,24 @@ def push(
     api_url: ApiUrl = "http://127.0.0.1:6900",
     workspace: Workspace = "argilla",
     dataset_name: Annotated[str | None, typer.Option(help="Argilla dataset; default: NAME.")] = None,
-    question: Annotated[Literal["label", "ranking"], typer.Option(help="A/B/tie/both-bad label, or a ranking.")] = "label",
+    question: Annotated[
+        Literal["label", "ranking"], typer.Option(help="A/B/tie/both-bad label, or a ranking.")
+    ] = "label",
     store: StoreOption = DEFAULT_STORE,
 ) -> None:
     """Create (or reuse) an Argilla dataset and add the version's pairs that are not there yet."""
-    r = push_pairs(Store(store), ref, api_url=api_url, api_key=api_key, workspace=workspace, dataset=dataset_name,
-                   question=question)
-    console.print(f"pushed {r.ref} to {r.url} {r.workspace}/{r.dataset}: {r.created} new records, "
-                  f"{r.existing} already there")
+    r = push_pairs(
+        Store(store),
+        ref,
+        api_url=api_url,
+        api_key=api_key,
+        workspace=workspace,
+        dataset=dataset_name,
+        question=question,
+    )
+    console.print(
+        f"pushed {r.ref} to {r.url} {r.workspace}/{r.dataset}: {r.created} new records, {r.existing} already there"
+    )
 
 
 @app.command()
@@ -49,5 +59,7 @@ def pull(
     """Turn submitted answers into a new preference version (majority vote; ties etc. removed)."""
     r = pull_answers(Store(store), dataset, into=into, api_url=api_url, api_key=api_key, workspace=workspace)
     reasons = ", ".join(f"{k} {v}" for k, v in r.removed_by_reason.items()) or "none"
-    console.print(f"[green]committed[/] {r.dataset}@{r.version}: {r.kept} pairs kept, removed: {reasons}; "
-                  f"{r.answered} records answered, {r.pending} still pending")
+    console.print(
+        f"[green]committed[/] {r.dataset}@{r.version}: {r.kept} pairs kept, removed: {reasons}; "
+        f"{r.answered} records answered, {r.pending} still pending"
+    )

@@ -44,7 +44,8 @@ class LabelConfig(StageConfig):
     api_url_env: str = Field("ARGILLA_API_URL", description="Environment variable holding the Argilla URL.")
     api_key_env: str = Field("ARGILLA_API_KEY", description="Environment variable holding an owner/admin API key.")
     default_url: str = Field(
-        "http://127.0.0.1:6900", description="URL used when `api_url_env` is unset (the `curate argilla serve` default)."
+        "http://127.0.0.1:6900",
+        description="URL used when `api_url_env` is unset (the `curate argilla serve` default).",
     )
 
 
@@ -58,7 +59,9 @@ class Label(Stage):
     def apply(self, frame: pl.DataFrame, ctx: StageContext) -> StageResult:
         cfg: LabelConfig = self.config
         if ctx.kind != "preference":
-            raise StageError(f"Stage {ctx.stage_id!r} (label) needs preference rows; this pipeline reads {ctx.kind} rows.")
+            raise StageError(
+                f"Stage {ctx.stage_id!r} (label) needs preference rows; this pipeline reads {ctx.kind} rows."
+            )
         api_key = ctx.env.get(cfg.api_key_env)
         if not api_key:
             raise StageError(
@@ -69,8 +72,14 @@ class Label(Stage):
         dataset = cfg.dataset or ctx.dataset
         client = connect(url, api_key)
         pushed = push_frame(
-            frame, client=client, ref=f"pipeline:{ctx.dataset}", dataset=dataset, workspace=cfg.workspace,
-            question=cfg.question, rationale=cfg.rationale, seed=cfg.seed,
+            frame,
+            client=client,
+            ref=f"pipeline:{ctx.dataset}",
+            dataset=dataset,
+            workspace=cfg.workspace,
+            question=cfg.question,
+            rationale=cfg.rationale,
+            seed=cfg.seed,
         )
         ids = set(frame["id"].to_list())
         records = [r for r in iter_records(client, pushed.dataset_id, responses=True) if r["external_id"] in ids]

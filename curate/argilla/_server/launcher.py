@@ -94,9 +94,9 @@ def _patch_jobs_and_webhooks() -> None:
 
     datasets_context.dataset_jobs = type("dataset_jobs", (), {"update_dataset_records_status_job": _InLoop})
 
-    import argilla_server.bulk.records_bulk as records_bulk
-    import argilla_server.contexts.distribution as distribution
     import argilla_server.contexts.records as records_context
+    from argilla_server.bulk import records_bulk
+    from argilla_server.contexts import distribution
 
     for module in (records_bulk, distribution, records_context, datasets_context):
         original = module.notify_record_event_v1
@@ -140,9 +140,7 @@ async def _ensure_owner(cfg: dict) -> bool:
             created = True
         else:
             if cfg.get("reset"):  # the caller's credentials win over the stored ones
-                await user.update(
-                    db, api_key=cfg["api_key"], password_hash=accounts.hash_password(cfg["password"])
-                )
+                await user.update(db, api_key=cfg["api_key"], password_hash=accounts.hash_password(cfg["password"]))
         if await WorkspaceUser.get_by(db, workspace_id=workspace.id, user_id=user.id) is None:
             await WorkspaceUser.create(db, workspace_id=workspace.id, user_id=user.id)
     await async_engine.dispose()  # the pool belongs to this loop; uvicorn starts another
@@ -169,8 +167,17 @@ def main() -> None:
 
     url = f"http://{cfg['host']}:{cfg['port']}"
     state = home / f"server-{cfg['port']}.json"
-    state.write_text(json.dumps({"pid": os.getpid(), "url": url, "owner_created": created,
-                                 "username": cfg["username"], "workspace": cfg["workspace"]}))
+    state.write_text(
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "url": url,
+                "owner_created": created,
+                "username": cfg["username"],
+                "workspace": cfg["workspace"],
+            }
+        )
+    )
     atexit.register(lambda: state.unlink(missing_ok=True))
     print(f"argilla-server starting on {url} (data in {home})", flush=True)
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; exit normally so atexit runs.

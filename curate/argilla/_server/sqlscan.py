@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from argilla_server.database import AsyncSessionLocal
 from argilla_server.enums import MetadataPropertyType, SimilarityOrder, SortOrder
 from argilla_server.models import Question, Record, Response, Suggestion, Vector
@@ -44,6 +42,7 @@ from argilla_server.search_engine import (
     TermsMetrics,
     TextQuery,
 )
+from sqlalchemy import select
 
 NAME = "sqlscan"
 _WORD = re.compile(r"\w+")
@@ -66,8 +65,13 @@ async def _rows(dataset_id: Any) -> list[_Row]:
     async with AsyncSessionLocal() as db:
         records = await db.execute(
             select(
-                Record.id, Record.external_id, Record.fields, Record.metadata_, Record.status,
-                Record.inserted_at, Record.updated_at,
+                Record.id,
+                Record.external_id,
+                Record.fields,
+                Record.metadata_,
+                Record.status,
+                Record.inserted_at,
+                Record.updated_at,
             ).where(Record.dataset_id == dataset_id)
         )
         rows = {r[0]: _Row(r[0], r[1], r[2] or {}, r[3] or {}, str(r[4]), r[5], r[6]) for r in records}
@@ -236,14 +240,24 @@ class SqlScanSearchEngine(SearchEngine):
         return SearchResponses(items=items, total=len(ordered))
 
     async def similarity_search(
-        self, dataset, vector_settings, value=None, record=None, query=None, filter=None,
-        max_results: int = 100, order=SimilarityOrder.most_similar, threshold=None,
+        self,
+        dataset,
+        vector_settings,
+        value=None,
+        record=None,
+        query=None,
+        filter=None,
+        max_results: int = 100,
+        order=SimilarityOrder.most_similar,
+        threshold=None,
     ) -> SearchResponses:
         async with AsyncSessionLocal() as db:
             vectors = dict(
-                (await db.execute(
-                    select(Vector.record_id, Vector.value).where(Vector.vector_settings_id == vector_settings.id)
-                )).all()
+                (
+                    await db.execute(
+                        select(Vector.record_id, Vector.value).where(Vector.vector_settings_id == vector_settings.id)
+                    )
+                ).all()
             )
         target = value if value else vectors.get(record.id if record else None)
         if not target:
@@ -266,7 +280,11 @@ class SqlScanSearchEngine(SearchEngine):
 
     async def compute_metrics_for(self, metadata_property):
         name = metadata_property.name
-        values = [row.metadata[name] for row in await _rows(metadata_property.dataset_id) if row.metadata.get(name) is not None]
+        values = [
+            row.metadata[name]
+            for row in await _rows(metadata_property.dataset_id)
+            if row.metadata.get(name) is not None
+        ]
         if metadata_property.type == MetadataPropertyType.terms:
             counts: dict[str, int] = {}
             for v in values:
