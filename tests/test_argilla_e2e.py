@@ -303,3 +303,36 @@ def test_label_stage_pushes_first_then_keeps_answered_pairs(server, store, tmp_p
     [row] = store.kept(f"prefs-staged@{summary.version}").iter_rows(named=True)
     assert row["chosen"][-1]["content"] == first["fields"]["response_a"]
     assert json.loads(row["meta"])["argilla"]["annotators"] == ["argilla"]
+
+
+def test_ranking_question_with_judge_suggestions_round_trips(server, store):
+    rows = store.kept("prefs@0").with_columns(margin=pl.lit(2.0))  # a judge preferred `chosen` by 2.0
+    convert = StageStats(stage="convert", name="convert", rows_in=10, rows_added=0, rows_kept=10, rows_removed=0)
+    removed = rows.clear().drop("split").with_columns(removed_by=pl.lit(""), reason=pl.lit(""), detail=pl.lit(""))
+    store.commit("judged", kind="preference", kept=rows, removed=removed, stages=[convert], lineage={})
+    url, key = server["url"], server["api_key"]
+    push(store, "judged", api_url=url, api_key=key, dataset="ranked", question="ranking")
+
+    owner = _owner(server)
+    ds = owner.datasets("ranked", workspace="argilla")
+    records = owner.http_client.get(
+        f"/api/v1/datasets/{ds.id}/records", params={"include": "suggestions", "limit": 100}
+    ).json()["items"]
+    record = records[0]
+    [suggestion] = record["suggestions"]
+    chosen_side = "a" if record["metadata"]["a_is"] == "chosen" else "b"
+    assert suggestion["value"][0]["value"] == chosen_side  # the SDK sends ranking suggestions as an order, no ranks
+    assert suggestion["score"][0] == pytest.approx(0.8808, abs=1e-4)  # sigmoid(2.0)
+    # B ranked first, stored in A-first order: the SDK would read this as "A first"
+    ranking = [{"value": "a", "rank": 2}, {"value": "b", "rank": 1}]
+    reply = owner.http_client.post(
+        f"/api/v1/records/{record['id']}/responses",
+        json={"values": {"preference": {"value": ranking}}, "status": "submitted"},
+    )
+    assert reply.status_code == 201, reply.text
+
+    result = pull(store, "ranked", into="ranked-labeled", api_url=url, api_key=key)
+
+    [row] = store.kept(f"ranked-labeled@{result.version}").iter_rows(named=True)
+    assert row["chosen"][-1]["content"] == record["fields"]["response_b"]
+    assert row["margin"] == (2.0 if chosen_side == "b" else None)
