@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,7 +26,13 @@ class PipelineRun:
 
 
 def train_from_pipeline(
-    path: str | Path, *, store_root: str | Path, output: str | Path | None = None, console: Console | None = None
+    path: str | Path,
+    *,
+    store_root: str | Path,
+    output: str | Path | None = None,
+    benchmarks_dir: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    console: Console | None = None,
 ) -> PipelineRun:
     """Run a pipeline file; if it has a ``train:`` recipe, train on the version it just wrote.
 
@@ -37,20 +44,26 @@ def train_from_pipeline(
         Dataset store root.
     output
         Folder of run folders; overrides the recipe's ``output_dir``.
+    benchmarks_dir, env
+        Passed to :func:`curate.pipeline.run_pipeline`.
     console
         Progress bars of the curation part; ``None`` runs quietly.
 
     A ``dataset`` set in the ``train:`` block is used as given; when it is unset the new
-    version (``output@N``) is trained on.
+    version (``output@N``) is trained on. A top-level ``evaluate:`` block wins over the recipe's
+    and evaluates the run right after training.
     """
     from curate.config import load_pipeline
     from curate.pipeline import run_pipeline
 
     path = Path(path)
-    recipe = load_pipeline(path).train  # type: ignore[attr-defined]
-    summary = run_pipeline(path, store_root=store_root, console=console)
+    pipeline = load_pipeline(path)
+    recipe = pipeline.train  # type: ignore[attr-defined]
+    summary = run_pipeline(path, store_root=store_root, benchmarks_dir=benchmarks_dir, env=env, console=console)
     if recipe is None:
         return PipelineRun(summary=summary, training=None)
+    if pipeline.evaluate is not None:  # type: ignore[attr-defined]
+        recipe = recipe.model_copy(update={"evaluate": pipeline.evaluate})  # type: ignore[attr-defined]
     rl = recipe.rl.model_copy(update={"reward_model": _local(recipe.rl.reward_model, path.parent)})
     recipe = recipe.model_copy(update={"model": _local(recipe.model, path.parent), "rl": rl})
     dataset = recipe.dataset or f"{summary.dataset}@{summary.version}"

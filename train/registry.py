@@ -48,8 +48,12 @@ class RunError(CurateError):
 
 
 def recipe_hash(recipe: Recipe) -> str:
-    """sha256 of the recipe's canonical JSON (sorted keys, every default filled in)."""
-    text = json.dumps(recipe.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    """sha256 of the recipe's canonical JSON (sorted keys, every default filled in).
+
+    The ``evaluate:`` block is left out: how a run is evaluated does not change what it trains,
+    so changing it does not block ``--resume``.
+    """
+    text = json.dumps(recipe.model_dump(mode="json", exclude={"evaluate"}), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -18,7 +18,7 @@ from curate.yamlfile import load_yaml_model
 from .data import prepare_data
 from .defaults import default_beta, default_learning_rate, detect_device
 from .recipe import ONLINE_METHODS, Recipe
-from .registry import find_resumable, new_run_dir, package_versions, recipe_hash, update_manifest
+from .registry import find_resumable, new_run_dir, package_versions, read_manifest, recipe_hash, update_manifest
 
 __all__ = ["TrainResult", "load_recipe", "resolve_recipe", "train"]
 
@@ -32,6 +32,7 @@ class TrainResult:
     run_id: str
     path: Path
     manifest: dict[str, Any]
+    evaluation: Any = None  # curate.evaluate EvalResult when the recipe has an `evaluate:` block
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -167,7 +168,13 @@ def train(
     manifest = update_manifest(run_dir, status="completed", finished=datetime.now(UTC).isoformat(timespec="seconds"),
                                metrics=metrics, error=None)  # fmt: skip
     log.info("run %s completed: %s", run_dir.name, metrics)
-    return TrainResult(run_id=run_dir.name, path=run_dir, manifest=manifest)
+    evaluation = None
+    if resolved.evaluate is not None:
+        from curate.evaluate.run import evaluate_after_training
+
+        evaluation = evaluate_after_training(run_dir, recipe_config=resolved.evaluate, store_root=st.root)
+        manifest = read_manifest(run_dir)
+    return TrainResult(run_id=run_dir.name, path=run_dir, manifest=manifest, evaluation=evaluation)
 
 
 def _run(recipe: Recipe, *, data: Any, device: Any, run_dir: Path, resume: bool, callbacks: list[Any] | None) -> dict[str, Any]:

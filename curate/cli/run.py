@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -33,15 +34,27 @@ def summary_table(summary: RunSummary) -> Table:
 def run(
     pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML file.", exists=True, dir_okay=False)],
     store: StoreOption = DEFAULT_STORE,
+    benchmarks: Annotated[
+        Path | None,
+        typer.Option(
+            "--benchmarks",
+            envvar="CURATE_BENCHMARKS",
+            help="Folder of benchmark files for `decontaminate` (env CURATE_BENCHMARKS); default: a "
+            "shared/data folder above the pipeline file.",
+        ),
+    ] = None,
 ) -> None:
     """Run a pipeline and commit one new version of its output dataset (then train, with a `train:` block)."""
-    result = train_from_pipeline(pipeline, store_root=store, console=console)
+    result = train_from_pipeline(pipeline, store_root=store, benchmarks_dir=benchmarks, env=os.environ, console=console)
     summary = result.summary
     console.print(summary_table(summary))
     splits = ", ".join(f"{k} {v}" for k, v in summary.rows_per_split.items())
     console.print(f"[green]committed[/] {summary.dataset}@{summary.version} in {store}: {splits} ({summary.seconds:.1f}s)")
     if result.training is not None:
         console.print(f"[green]trained[/] {result.training.path} on {result.training.manifest['dataset']['ref']}")
+    if result.training is not None and result.training.evaluation is not None:
+        ev = result.training.evaluation
+        console.print(f"[green]evaluated[/] on {ev.dataset} {ev.split} ({ev.n_examples} rows); report in {result.training.path / 'eval'}")
 
 
 def schema(
