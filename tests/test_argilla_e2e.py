@@ -165,6 +165,7 @@ def _submit_in_browser(url: str, dataset_id: str, username: str, password: str, 
     finally:
         driver.save_screenshot(str(ARTIFACTS / "argilla-annotation-last.png"))
         driver.quit()
+        shutil.rmtree(ARTIFACTS / "chromium-profile", ignore_errors=True)
 
 
 @pytest.mark.slow
@@ -336,3 +337,15 @@ def test_ranking_question_with_judge_suggestions_round_trips(server, store):
     [row] = store.kept(f"ranked-labeled@{result.version}").iter_rows(named=True)
     assert row["chosen"][-1]["content"] == record["fields"]["response_b"]
     assert row["margin"] == (2.0 if chosen_side == "b" else None)
+
+
+def test_label_push_command_reads_url_and_key_from_the_environment(server, store):
+    from typer.testing import CliRunner
+
+    from curate.cli import app
+
+    env = {"ARGILLA_API_URL": server["url"], "ARGILLA_API_KEY": server["api_key"]}
+    args = ["label", "push", "prefs@0", "--store", str(store.root), "--dataset-name", "from-cli"]
+    result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert "10 new records, 0 already there" in " ".join(result.output.split())

@@ -64,9 +64,14 @@ class Label(Stage):
             )
         api_key = ctx.env.get(cfg.api_key_env)
         if not api_key:
+            hint = (
+                "set it (run `curate argilla serve` for a local server)"
+                if ctx.env
+                else "the runner passed no environment to the stages: call run_pipeline(..., env=os.environ)"
+            )
             raise StageError(
                 f"Stage {ctx.stage_id!r} (label) needs an Argilla API key in the environment variable "
-                f"{cfg.api_key_env}; set it (run `curate argilla serve` for a local server)."
+                f"{cfg.api_key_env}; {hint}."
             )
         url = ctx.env.get(cfg.api_url_env) or cfg.default_url
         dataset = cfg.dataset or ctx.dataset
