@@ -9,7 +9,7 @@ export OMP_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE  ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: demo test install install-all clean
+.PHONY: demo test install install-all browser clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -27,7 +27,14 @@ demo: install
 	$(VENV)/bin/curate run pipelines/support.yaml
 	$(VENV)/bin/curate datasets show support
 
-test: install-all
+# Debian chromium + chromedriver for the browser tests (Argilla UI, HTML reports); needs root or sudo.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium chromium-driver; \
+	fi
+
+test: install-all browser
 	$(VENV)/bin/pytest
 
 clean:

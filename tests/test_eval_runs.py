@@ -20,7 +20,6 @@ from curate.evaluate.config import EvaluateConfig, GenerationConfig
 from curate.evaluate.heldout import HeldOutError
 from curate.evaluate.results import EvalResult
 from curate.pipeline import run_pipeline
-from lm_fixtures import tiny_lm  # noqa: F401 - session fixture
 
 pytest.importorskip("trl")
 

@@ -117,7 +117,7 @@ def test_classifier_score_column_and_threshold(tmp_path: Path, shared_data: Path
 
 
 def test_perplexity_column_from_a_local_causal_lm(tmp_path: Path, shared_data: Path) -> None:
-    from tests.lm_fixtures import build_tiny_lm
+    from lm_fixtures import build_tiny_lm
 
     texts = [m[1]["content"] for m in bitext(shared_data, 100)["messages"].to_list()]
     model = build_tiny_lm(tmp_path / "lm", corpus=texts, vocab_size=300)
