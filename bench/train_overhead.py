@@ -120,7 +120,7 @@ def main() -> None:
         for name, run in configs.items():
             results[name].append(run(i))
     base = statistics.median(tokens / t for t, _ in results["plain TRL SFTTrainer"])
-    print(f"| config | tok/s in train() median (min-max) | vs plain TRL | wall s median |")
+    print("| config | tok/s in train() median (min-max) | vs plain TRL | wall s median |")
     print("|---|---|---|---|")
     for name, rs in results.items():
         tps = [tokens / t for t, _ in rs]

@@ -34,7 +34,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from curate.errors import ConfigError
 from curate.evaluate.config import EvaluateConfig

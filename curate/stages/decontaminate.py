@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from curate import benchmarks
 from curate.errors import StageError
 from curate.records import text_of
-from curate.stages._decontam_index import NGRAM, BenchmarkIndex, build_index, cache_key, load_index, save_index
+from curate.stages._decontam_index import BenchmarkIndex, build_index, cache_key, load_index, save_index
 from curate.stages._decontam_match import first_per_row, probe, probe_heldout
 from curate.stages._ngrams import Normalisation
 from curate.stages.base import Stage, StageConfig, StageContext, StageResult, detail_json
