@@ -51,7 +51,8 @@ def _run(frame: pl.DataFrame, tmp_path: Path, **config: object):
 
 
 def _words(text: str) -> list[str]:
-    return re.findall(r"\w+", text.lower())
+    """The stage's documented normalisation, in plain Python."""
+    return re.findall(r"\w+", re.sub(r"\d+(?:[.,]\d+)?", "0", text.lower()))
 
 
 def _jaccard(a: str, b: str, n: int = 5) -> float:

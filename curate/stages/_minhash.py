@@ -5,8 +5,9 @@ token (or character) hashes plus a length per document; n-gram shingle hashes ar
 linear combination over that flat array, and every permutation is applied to all shingles of
 the batch at once, reduced per document with ``np.minimum.reduceat``.
 
-Normalisation (the same for word and character shingles): Unicode lowercase, then the text
-is cut into tokens, the maximal runs of Unicode word characters (``\\w``: letters, digits,
+Normalisation (the same for word and character shingles): Unicode lowercase; with
+``numbers`` every number (digits, optionally with one ``.`` or ``,`` decimal part, e.g. ``3.14``
+or ``1,000``) becomes ``0``; then the text is cut into tokens, the maximal runs of Unicode word characters (``\\w``: letters, digits,
 combining marks, underscore). Everything else (punctuation, symbols, whitespace) only
 separates tokens, so it is stripped and whitespace runs are folded. Word shingles are
 ``n`` consecutive tokens; character shingles are ``n`` consecutive characters of the tokens
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-__all__ = ["Shingles", "MinHasher", "jaccard_pairs", "shingle_sets"]
+__all__ = ["Shingles", "MinHasher", "jaccard_pairs", "shingle_sets", "sorted_unique"]
 
 _M32 = np.uint64(0xFFFFFFFF)
 _CHUNK = 400_000  # shingles per permutation pass: ~1.6 MB of uint32, stays in cache
@@ -35,8 +36,11 @@ class Shingles:
     offsets: np.ndarray  # (n_docs + 1,) int64
 
 
-def _tokens(texts: pl.Series) -> pl.Series:
-    return texts.fill_null("").str.to_lowercase().str.extract_all(r"\w+")
+def _tokens(texts: pl.Series, *, numbers: bool) -> pl.Series:
+    low = texts.fill_null("").str.to_lowercase()
+    if numbers:
+        low = low.str.replace_all(r"\d+(?:[.,]\d+)?", "0")
+    return low.str.extract_all(r"\w+")
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
@@ -87,11 +91,13 @@ class MinHasher:
         Number of permutations (signature length).
     seed
         Seed of the token hash, the n-gram coefficients and the permutations.
+    numbers
+        Replace every number by ``0`` before tokenising.
     """
 
-    def __init__(self, *, ngram: int, char_ngram: int | None, num_perm: int, seed: int) -> None:
+    def __init__(self, *, ngram: int, char_ngram: int | None, num_perm: int, seed: int, numbers: bool = True) -> None:
         rng = np.random.default_rng(seed)
-        self.ngram, self.char_ngram, self.num_perm = ngram, char_ngram, num_perm
+        self.ngram, self.char_ngram, self.num_perm, self.numbers = ngram, char_ngram, num_perm, numbers
         self._token_seed = int(rng.integers(0, 2**31))
         self._word_coef = rng.integers(0, 2**63, size=ngram, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
         self._char_coef = rng.integers(0, 2**63, size=char_ngram or 0, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
@@ -101,7 +107,7 @@ class MinHasher:
 
     def shingles(self, texts: pl.Series) -> list[Shingles]:
         """Word shingles, then character shingles when ``char_ngram`` is set."""
-        tokens = _tokens(texts)
+        tokens = _tokens(texts, numbers=self.numbers)
         lengths = tokens.list.len().to_numpy().astype(np.int64)
         units = tokens.list.eval(pl.element().hash(seed=self._token_seed)).explode().drop_nulls().to_numpy()
         out = [_rolling(units.astype(np.uint64, copy=False), lengths, self._word_coef)]
@@ -143,6 +149,12 @@ class MinHasher:
         return sig
 
 
+def sorted_unique(x: np.ndarray) -> np.ndarray:
+    """``np.unique(x)`` for 1-D integers; sort + mask is ~20x faster than numpy 2.4's ``np.unique``."""
+    s = np.sort(x)
+    return s[np.concatenate([[True], s[1:] != s[:-1]])] if len(s) else s
+
+
 def _fmix32(h: np.ndarray) -> np.ndarray:
     h = h ^ (h >> np.uint32(16))
     h *= np.uint32(0x85EBCA6B)
@@ -159,7 +171,7 @@ def shingle_sets(hasher: MinHasher, texts: pl.Series) -> Shingles:
     for tag, part in enumerate(parts):
         doc = np.repeat(np.arange(len(texts), dtype=np.uint64), np.diff(part.offsets))
         keys.append((doc << np.uint64(33)) | (np.uint64(tag) << np.uint64(32)) | part.hashes.astype(np.uint64))
-    unique = np.unique(np.concatenate(keys))
+    unique = sorted_unique(np.concatenate(keys))
     doc = (unique >> np.uint64(33)).astype(np.int64)
     sizes = np.bincount(doc, minlength=len(texts))
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from curate.stages._minhash import sorted_unique
+
 __all__ = ["choose_bands", "s_curve_errors", "band_pairs"]
 
 
@@ -63,5 +65,5 @@ def band_pairs(sig: np.ndarray, rows_in_lsh: np.ndarray, *, bands: int, rows: in
     pairs = np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
     pairs = rows_in_lsh[pairs]
     n = np.int64(len(sig))
-    code = np.unique(pairs.min(axis=1).astype(np.int64) * n + pairs.max(axis=1))
+    code = sorted_unique(pairs.min(axis=1).astype(np.int64) * n + pairs.max(axis=1))
     return np.stack([code // n, code % n], axis=1)

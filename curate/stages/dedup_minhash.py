@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 
 from curate.records import text_of
 from curate.stages._dedup_clusters import KEEP_DESCRIPTION, clusters, dedup_result, keep_priority, representatives
-from curate.stages._minhash import MinHasher, jaccard_pairs, shingle_sets
+from curate.stages._minhash import MinHasher, jaccard_pairs, shingle_sets, sorted_unique
 from curate.stages._minhash_lsh import band_pairs, choose_bands, s_curve_errors
 from curate.stages.base import Stage, StageConfig, StageContext, StageResult
 from curate.stages.registry import register
@@ -37,6 +37,9 @@ class DedupMinhashConfig(StageConfig):
     ngram: int = Field(5, ge=1, le=32, description="Word n-gram (shingle) size.")
     char_ngram: int | None = Field(
         None, ge=1, le=64, description="Also use character n-grams of this size; `None` uses word n-grams only."
+    )
+    numbers: bool = Field(
+        True, description="Replace every number (`42`, `3.14`, `1,000`) by `0` before comparing (as datatrove does)."
     )
     # similarity and LSH
     threshold: float = Field(0.7, gt=0.0, lt=1.0, description="Jaccard similarity at which two rows are duplicates.")
@@ -85,7 +88,9 @@ class DedupMinhash(Stage):
         seconds: dict[str, float] = {}
         t0 = time.perf_counter()
         text = text_of(frame, ctx.kind, roles=None if cfg.text == "all" else [cfg.text])
-        hasher = MinHasher(ngram=cfg.ngram, char_ngram=cfg.char_ngram, num_perm=cfg.num_perm, seed=cfg.seed)
+        hasher = MinHasher(
+            ngram=cfg.ngram, char_ngram=cfg.char_ngram, num_perm=cfg.num_perm, seed=cfg.seed, numbers=cfg.numbers
+        )
         sig = np.empty((frame.height, cfg.num_perm), dtype=np.uint32)
         batches = range(0, frame.height, cfg.batch_size)
         for start in ctx.track(batches, description="minhash signatures", total=len(batches)):
@@ -97,7 +102,7 @@ class DedupMinhash(Stage):
         fp, fn = s_curve_errors(cfg.threshold, bands, rows)
         log.info("%s: LSH %d bands x %d rows at threshold %.2f (S-curve FP %.4f, FN %.4f)",
                  ctx.stage_id, bands, rows, cfg.threshold, fp, fn)
-        nonempty = np.flatnonzero(text.fill_null("").str.contains(r"\w").to_numpy())
+        nonempty = np.flatnonzero((sig != np.iinfo(np.uint32).max).any(axis=1))  # rows with at least one token
         if cfg.lsh_storage is None:
             pairs = band_pairs(sig, nonempty, bands=bands, rows=rows, seed=cfg.seed)
         else:
@@ -110,7 +115,7 @@ class DedupMinhash(Stage):
         if cfg.verify == "signature" and len(pairs):
             pairs = pairs[(sig[pairs[:, 0]] == sig[pairs[:, 1]]).mean(axis=1) >= cfg.threshold]
         elif cfg.verify == "jaccard" and len(pairs):
-            exact = _ExactJaccard(hasher, text, np.unique(pairs))
+            exact = _ExactJaccard(hasher, text, sorted_unique(pairs.ravel()))
             pairs = pairs[exact(pairs[:, 0], pairs[:, 1]) >= cfg.threshold]
         seconds["verify"] = time.perf_counter() - t0
 
