@@ -12,23 +12,14 @@ import pytest
 from pydantic import ValidationError
 
 from curate import benchmarks
+from curate.errors import StageError
 from curate.records import build_frame
 from curate.stages.base import StageContext
 from curate.stages.decontaminate import Decontaminate, DecontaminateConfig
 from curate.stages.split import Split, SplitConfig
+from curate.store import Store
 
 BITEXT = "bitext_customer_support/Bitext_Sample_Customer_Support_Training_Dataset.csv"
-
-
-class CacheOnlyStore:
-    """The one store method the stage uses: a cache folder per name."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def cache_dir(self, name: str) -> Path:
-        (self.root / name).mkdir(parents=True, exist_ok=True)
-        return self.root / name
 
 
 def support_frame(shared: Path, rows: int, extra: list[tuple[str, str]] = ()) -> pl.DataFrame:
@@ -45,7 +36,7 @@ def support_frame(shared: Path, rows: int, extra: list[tuple[str, str]] = ()) ->
     return frame
 
 
-def ctx(base: Path, store: CacheOnlyStore | None = None) -> StageContext:
+def ctx(base: Path, store: Store | None = None) -> StageContext:
     return StageContext(dataset="support", kind="sft", base_dir=base, store=store, stage_id="decontaminate")
 
 
@@ -158,7 +149,7 @@ def test_ngrams_found_in_more_than_k_rows_are_ignored(shared_data: Path, tmp_pat
 
 
 def test_index_is_cached_and_reused_by_a_new_stage(shared_data: Path, tmp_path: Path) -> None:
-    store = CacheOnlyStore(tmp_path)
+    store = Store(tmp_path)
     config = DecontaminateConfig(against=["gsm8k", "mt_bench"], benchmarks_dir=str(shared_data))
     first = Decontaminate(config)
     assert first.index(ctx(shared_data, store))[1]["origin"] == "built"
@@ -202,7 +193,20 @@ def test_embedding_check_catches_a_paraphrased_item(shared_data: Path, tmp_path:
     paraphrase = "Write a lively travel blog entry about a recent Hawaii trip, covering cultural experiences and top sights."
     frame = support_frame(shared_data, 20, [(paraphrase, "Aloha!")])
     config = DecontaminateConfig(against=["mt_bench"], benchmarks_dir=str(shared_data), embedding_threshold=0.8)
-    result = Decontaminate(config).apply(frame, ctx(shared_data, CacheOnlyStore(tmp_path)))
+    result = Decontaminate(config).apply(frame, ctx(shared_data, Store(tmp_path)))
     assert result.removed["reason"].to_list() == ["benchmark_embedding_similar"]
     detail = json.loads(result.removed["detail"][0])
     assert (detail["benchmark"], detail["item_id"]) == ("mt_bench", "81") and detail["similarity"] >= 0.8
+
+
+def test_missing_benchmarks_can_be_skipped_and_are_listed_in_stats(tmp_path: Path) -> None:
+    frame = build_frame("sft", [{"messages": [{"role": "user", "content": "Where is my order?"},
+                                              {"role": "assistant", "content": "It ships today."}]}])[0]
+    ctx = StageContext(dataset="s", kind="sft", base_dir=tmp_path, benchmarks_dir=tmp_path / "empty")
+    skip = DecontaminateConfig.model_validate({"against": ["gsm8k", "missing.jsonl"], "missing_benchmarks": "skip"})
+    result = Decontaminate(skip).apply(frame, ctx)
+    assert result.kept.height == 1
+    assert result.stats["index"]["skipped"] == ["gsm8k", "missing.jsonl"]
+    strict = DecontaminateConfig.model_validate({"against": ["missing.jsonl"]})
+    with pytest.raises(StageError, match="missing.jsonl does not exist"):
+        Decontaminate(strict).apply(frame, ctx)

@@ -69,6 +69,11 @@ class DecontaminateConfig(StageConfig):
         "file. `None`: the CLI's CURATE_BENCHMARKS value if set, else the first `shared/data` found walking "
         "up from the pipeline file's folder.",
     )
+    missing_benchmarks: Literal["error", "skip"] = Field(
+        "error",
+        description="A benchmark whose files are not found: `error` stops the run; `skip` leaves it out, logs a "
+        "warning and lists it under `index.skipped` in the stage stats (for pipelines shared across machines).",
+    )
     # how n-grams are formed
     ngram: int = Field(13, ge=1, le=64, description="N of the n-grams (the upper bound when `adaptive_ngram`).")
     adaptive_ngram: bool = Field(
@@ -150,8 +155,10 @@ class Decontaminate(Stage):
         reason = np.full(frame.height, None, dtype=object)
         detail = np.full(frame.height, None, dtype=object)
         stats: dict = {}
+        index = None
         if cfg.against:
             index, stats["index"] = self.index(ctx)
+        if index is not None:
             roles = None if cfg.text == "all" else [cfg.text]
             texts = text_of(frame, ctx.kind, roles=roles)
             matches, ignored = probe(texts, index, batch_rows=cfg.batch_rows, normalisation=cfg.normalisation,
@@ -167,10 +174,20 @@ class Decontaminate(Stage):
         stats["removed_per_benchmark"] = _per_benchmark(details)
         return StageResult.partition(frame, reasons.is_null(), reason=pl.lit(reasons), detail=pl.lit(details), stats=stats)
 
-    def index(self, ctx: StageContext) -> tuple[BenchmarkIndex, dict]:
-        """The benchmark index for this config: from memory, the cache folder, or built now."""
+    def index(self, ctx: StageContext) -> tuple[BenchmarkIndex | None, dict]:
+        """The benchmark index for this config: from memory, the cache folder, or built now.
+
+        ``None`` when every benchmark was skipped (``missing_benchmarks: skip``).
+        """
         cfg = self.config
-        sources = [_resolve(entry, cfg.benchmarks_dir or ctx.benchmarks_dir, ctx.base_dir) for entry in cfg.against]
+        root = cfg.benchmarks_dir or ctx.benchmarks_dir
+        resolved = [(entry, _resolve(entry, root, ctx.base_dir, missing=cfg.missing_benchmarks)) for entry in cfg.against]
+        sources = [source for _, source in resolved if source is not None]
+        skipped = [entry if isinstance(entry, str) else entry.path for entry, source in resolved if source is None]
+        for name in skipped:
+            logger.warning("decontaminate: benchmark %r not found; skipped (missing_benchmarks: skip)", name)
+        if not sources:
+            return None, {"skipped": skipped}
         settings = dict(ngram=cfg.ngram, min_ngram=cfg.min_ngram, adaptive=cfg.adaptive_ngram,
                         min_item_words=cfg.min_item_words, normalisation=cfg.normalisation)
         key = cache_key([s["fingerprint"] for s in sources], **settings)
@@ -190,6 +207,7 @@ class Decontaminate(Stage):
         info = {
             "origin": origin, "seconds": round(time.perf_counter() - start, 3), "entries": index.grams.height,
             "benchmarks": {b: {"items": n, "ngram": index.ngram[b]} for b, n in counts.iter_rows()},
+            "skipped": skipped,
         }
         return index, info
 
@@ -225,22 +243,32 @@ class Decontaminate(Stage):
             reason[row], detail[row] = "benchmark_embedding_similar", det
 
 
-def _resolve(entry: str | BenchmarkFile, benchmarks_dir: str | Path | None, base_dir: Path) -> dict:
-    """How to load one `against` entry, and the fingerprint of its files for the cache key."""
+def _resolve(entry: str | BenchmarkFile, benchmarks_dir: str | Path | None, base_dir: Path, *, missing: str) -> dict | None:
+    """How to load one `against` entry, and the fingerprint of its files for the cache key.
+
+    ``None`` when the entry's files are missing and ``missing`` is ``skip``.
+    """
     if isinstance(entry, str) and entry in benchmarks.BUILTIN_BENCHMARKS:
         root = Path(benchmarks_dir) if benchmarks_dir else benchmarks.find_benchmarks_dir(base_dir)
         if root is None:
+            if missing == "skip":
+                return None
             raise StageError(
                 f"decontaminate: no benchmarks folder for {entry!r}: none was configured and no shared/data "
-                f"folder was found above {base_dir}. Set `benchmarks_dir` or CURATE_BENCHMARKS."
+                f"folder was found above {base_dir}. Set `benchmarks_dir` or CURATE_BENCHMARKS, or "
+                "`missing_benchmarks: skip`."
             )
         root = root if root.is_absolute() else base_dir / root
         files = benchmarks.benchmark_files(entry, root)
+        if not files and missing == "skip":
+            return None
         return {"load": lambda: benchmarks.load_builtin(entry, root=root),
                 "fingerprint": [entry, *(_stat(p) for p in files)]}
     spec = entry if isinstance(entry, BenchmarkFile) else BenchmarkFile(path=entry)
     path = Path(spec.path) if Path(spec.path).is_absolute() else base_dir / spec.path
     if not path.exists():
+        if missing == "skip":
+            return None
         raise StageError(f"decontaminate: benchmark file {path} does not exist (from `against` entry {spec.path!r}).")
     return {"load": lambda: benchmarks.load_file(path, name=spec.name, fields=spec.fields, id_field=spec.id_field),
             "fingerprint": [spec.model_dump(), _stat(path)]}
