@@ -35,7 +35,9 @@ def main() -> None:
     ap.add_argument("--num-perm", type=int, default=None, help="default: bands x rows")
     ap.add_argument("--threshold", type=float, default=0.7)
     ap.add_argument("--verify", default="none", choices=["none", "signature", "jaccard"])
-    ap.add_argument("--no-numbers", action="store_true", help="keep numbers as they are (the reference's normalisation)")
+    ap.add_argument(
+        "--no-numbers", action="store_true", help="keep numbers as they are (the reference's normalisation)"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--defaults", action="store_true", help="use the stage's own defaults (auto bands/rows)")
     args = ap.parse_args()
@@ -56,9 +58,15 @@ def main() -> None:
         config = DedupMinhashConfig(verify=args.verify, numbers=not args.no_numbers, seed=args.seed)
     else:
         config = DedupMinhashConfig(
-            ngram=args.ngram, char_ngram=args.char_ngram, threshold=args.threshold, bands=args.bands,
-            rows=args.rows, num_perm=args.num_perm or args.bands * args.rows, verify=args.verify,
-            numbers=not args.no_numbers, seed=args.seed,
+            ngram=args.ngram,
+            char_ngram=args.char_ngram,
+            threshold=args.threshold,
+            bands=args.bands,
+            rows=args.rows,
+            num_perm=args.num_perm or args.bands * args.rows,
+            verify=args.verify,
+            numbers=not args.no_numbers,
+            seed=args.seed,
         )
     t = time.perf_counter()
     ctx = StageContext(dataset="bench", kind="sft", base_dir=Path(args.work))

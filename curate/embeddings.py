@@ -110,8 +110,9 @@ def embed(
     missing = np.flatnonzero(~hit)
     first_text = np.zeros(len(unique), dtype=np.int64)
     first_text[inverse[::-1]] = np.arange(len(texts))[::-1]  # index of each unique key's first text
-    new = _encode([texts[i] for i in first_text[missing]], model=model, batch_size=batch_size,
-                  device=device, progress=progress)
+    new = _encode(
+        [texts[i] for i in first_text[missing]], model=model, batch_size=batch_size, device=device, progress=progress
+    )
     dim = new.shape[1] if len(missing) else cached_vectors.shape[1]
     vectors = np.empty((len(unique), dim), dtype=np.float32)
     if hit.any():
@@ -133,8 +134,13 @@ def _encode(texts: list[str], *, model: str, batch_size: int, device: str | None
     out = None
     for start in progress(chunks, description="embedding", total=len(chunks)) if progress else chunks:
         idx = order[start : start + step]
-        vectors = encoder.encode([texts[i] for i in idx], batch_size=batch_size, normalize_embeddings=True,
-                                  convert_to_numpy=True, show_progress_bar=False)
+        vectors = encoder.encode(
+            [texts[i] for i in idx],
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         if out is None:
             out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
         out[idx] = vectors

@@ -39,7 +39,10 @@ def _banking(shared_data: Path, n: int) -> pl.DataFrame:
     with open(shared_data / "banking77" / "train.csv", newline="") as f:
         rows = list(itertools.islice(csv.DictReader(f), n))
     records = [
-        {"messages": [{"role": "user", "content": r["text"]}, {"role": "assistant", "content": "ok"}], "label": r["category"]}
+        {
+            "messages": [{"role": "user", "content": r["text"]}, {"role": "assistant", "content": "ok"}],
+            "label": r["category"],
+        }
         for r in rows
     ]
     return build_frame("sft", records)[0]
@@ -106,11 +109,15 @@ def test_clusters_match_brute_force_jaccard_on_a_sample(shared_data, tmp_path):
     by_id = dict(zip(ids, texts, strict=True))
     for row in result.removed.iter_rows(named=True):
         detail = json.loads(row["detail"])
-        assert detail["similarity"] == pytest.approx(_jaccard(by_id[row["id"]], by_id[detail["duplicate_of"]], 2), abs=1e-3)
+        assert detail["similarity"] == pytest.approx(
+            _jaccard(by_id[row["id"]], by_id[detail["duplicate_of"]], 2), abs=1e-3
+        )
 
 
 def test_exact_jaccard_helper_equals_python_sets(shared_data):
-    texts = pl.Series(_fastchat(shared_data).head(40)["messages"].list.eval(pl.element().struct.field("content")).list.join("\n"))
+    texts = pl.Series(
+        _fastchat(shared_data).head(40)["messages"].list.eval(pl.element().struct.field("content")).list.join("\n")
+    )
     hasher = MinHasher(ngram=3, char_ngram=None, num_perm=16, seed=0)
     sets = shingle_sets(hasher, texts)
     a, b = np.triu_indices(len(texts), 1)
@@ -132,8 +139,11 @@ def test_signature_estimate_tracks_true_jaccard(shared_data):
 
 def test_banking77_texts_equal_after_normalisation_keep_one_row(shared_data, tmp_path):
     frame = _banking(shared_data, 10_003).with_row_index("row")  # ids repeat for whitespace-only differences
-    normalised = frame["messages"].list.first().struct.field("content").map_elements(
-        lambda t: " ".join(_words(t)), return_dtype=pl.String
+    normalised = (
+        frame["messages"]
+        .list.first()
+        .struct.field("content")
+        .map_elements(lambda t: " ".join(_words(t)), return_dtype=pl.String)
     )
     duplicates = frame.height - normalised.n_unique()  # e.g. "top-up" vs "top up", "£1" vs "€1"
     result = _run(frame, tmp_path, text="user", threshold=0.9, ngram=2)
@@ -182,7 +192,9 @@ def test_same_seed_gives_same_kept_ids_and_char_ngrams_work(shared_data, tmp_pat
 
 
 def test_empty_texts_are_never_duplicates(tmp_path):
-    records = [{"messages": [{"role": "user", "content": "?!"}, {"role": "assistant", "content": "..."}]} for _ in range(2)]
+    records = [
+        {"messages": [{"role": "user", "content": "?!"}, {"role": "assistant", "content": "..."}]} for _ in range(2)
+    ]
     records[1]["messages"][1]["content"] = "…"
     frame = build_frame("sft", records)[0]
     assert _run(frame, tmp_path).removed.height == 0

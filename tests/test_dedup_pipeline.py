@@ -36,7 +36,9 @@ def test_pipeline_records_every_removed_row_and_reuses_cached_embeddings(shared_
     for stage in ("dedup_minhash", "dedup_semantic"):
         assert by_stage[stage].balanced
     minhash, semantic = by_stage["dedup_minhash"], by_stage["dedup_semantic"]
-    assert set(minhash.removed_by_reason) <= {"near_duplicate"} and set(semantic.removed_by_reason) <= {"semantic_duplicate"}
+    assert set(minhash.removed_by_reason) <= {"near_duplicate"} and set(semantic.removed_by_reason) <= {
+        "semantic_duplicate"
+    }
     assert minhash.rows_removed + semantic.rows_removed > 0
     assert {"bands", "rows", "s_curve_false_positive", "s_curve_false_negative"} <= set(minhash.extra)
 

@@ -31,8 +31,10 @@ def banking(shared_data: Path) -> pl.DataFrame:
         rows = list(itertools.islice(csv.DictReader(f), N))
     rows.append(dict(rows[5], category="copy"))  # same text, different label -> different id
     records = [
-        {"messages": [{"role": "user", "content": r["text"]}, {"role": "assistant", "content": "Let me check."}],
-         "label": r["category"]}
+        {
+            "messages": [{"role": "user", "content": r["text"]}, {"role": "assistant", "content": "Let me check."}],
+            "label": r["category"],
+        }
         for r in rows
     ]
     return build_frame("sft", records)[0].with_row_index("row")
@@ -105,7 +107,9 @@ def test_embeddings_are_cached_in_the_store_and_reused(banking, vectors, tmp_pat
     monkeypatch.setattr(embeddings, "_load", no_model)
     second = _run(banking, tmp_path, store=store, text="user", threshold=0.9)
     assert second.removed.equals(first.removed)
-    cached = embed(banking["messages"].list.first().struct.field("content").to_list(), cache_dir=store.cache_dir("embeddings"))
+    cached = embed(
+        banking["messages"].list.first().struct.field("content").to_list(), cache_dir=store.cache_dir("embeddings")
+    )
     np.testing.assert_allclose(cached, vectors, atol=1e-6)
 
 

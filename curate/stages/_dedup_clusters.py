@@ -10,7 +10,7 @@ from scipy.sparse.csgraph import connected_components
 from curate.errors import StageError
 from curate.stages.base import StageResult
 
-__all__ = ["KEEP_DESCRIPTION", "clusters", "keep_priority", "representatives", "dedup_result"]
+__all__ = ["KEEP_DESCRIPTION", "clusters", "dedup_result", "keep_priority", "representatives"]
 
 KEEP_DESCRIPTION = (
     "Which row of a duplicate cluster is kept: `first` (earliest in the input), `longest` (longest "
@@ -66,5 +66,5 @@ def dedup_result(
         similarity=pl.Series(np.round(similarity, 4)),
         cluster_size=pl.Series(size),
     ).struct.json_encode()  # an expression over literal series, evaluated on `frame`
-    stats = {**stats, "clusters": int(len(np.unique(rep[removed]))), "removed": int(removed.sum())}
+    stats = {**stats, "clusters": len(np.unique(rep[removed])), "removed": int(removed.sum())}
     return StageResult.partition(frame, pl.Series(~removed), reason=reason, detail=detail, stats=stats)

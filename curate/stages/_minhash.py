@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-__all__ = ["Shingles", "MinHasher", "jaccard_pairs", "shingle_sets", "sorted_unique"]
+__all__ = ["MinHasher", "Shingles", "jaccard_pairs", "shingle_sets", "sorted_unique"]
 
 _M32 = np.uint64(0xFFFFFFFF)
 _CHUNK = 400_000  # shingles per permutation pass: ~1.6 MB of uint32, stays in cache

@@ -6,7 +6,7 @@ import numpy as np
 
 from curate.stages._minhash import sorted_unique
 
-__all__ = ["choose_bands", "s_curve_errors", "band_pairs"]
+__all__ = ["band_pairs", "choose_bands", "s_curve_errors"]
 
 
 def _integral(f, lo: float, hi: float, steps: int = 2_000) -> float:
@@ -22,6 +22,7 @@ def s_curve_errors(threshold: float, bands: int, rows: int) -> tuple[float, floa
     (pairs below the threshold that still become candidates) and of ``1 - P`` over
     ``[threshold, 1]`` (pairs above it that are missed), as in datasketch's ``_optimal_param``.
     """
+
     def p(s: np.ndarray) -> np.ndarray:
         return 1.0 - (1.0 - s**rows) ** bands
 

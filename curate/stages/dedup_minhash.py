@@ -100,8 +100,15 @@ class DedupMinhash(Stage):
         t0 = time.perf_counter()
         bands, rows = (cfg.bands, cfg.rows) if cfg.bands else choose_bands(cfg.threshold, cfg.num_perm)
         fp, fn = s_curve_errors(cfg.threshold, bands, rows)
-        log.info("%s: LSH %d bands x %d rows at threshold %.2f (S-curve FP %.4f, FN %.4f)",
-                 ctx.stage_id, bands, rows, cfg.threshold, fp, fn)
+        log.info(
+            "%s: LSH %d bands x %d rows at threshold %.2f (S-curve FP %.4f, FN %.4f)",
+            ctx.stage_id,
+            bands,
+            rows,
+            cfg.threshold,
+            fp,
+            fn,
+        )
         nonempty = np.flatnonzero((sig != np.iinfo(np.uint32).max).any(axis=1))  # rows with at least one token
         if cfg.lsh_storage is None:
             pairs = band_pairs(sig, nonempty, bands=bands, rows=rows, seed=cfg.seed)
@@ -120,7 +127,9 @@ class DedupMinhash(Stage):
         seconds["verify"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        rep = representatives(clusters(frame.height, pairs), keep_priority(frame, text, keep=cfg.keep, stage_id=ctx.stage_id))
+        rep = representatives(
+            clusters(frame.height, pairs), keep_priority(frame, text, keep=cfg.keep, stage_id=ctx.stage_id)
+        )
         dup = np.flatnonzero(rep != np.arange(frame.height))
         similarity = np.ones(frame.height)
         similarity[dup] = exact(dup, rep[dup]) if exact else (sig[dup] == sig[rep[dup]]).mean(axis=1)
@@ -133,7 +142,7 @@ class DedupMinhash(Stage):
             "s_curve_false_positive": round(fp, 5),
             "s_curve_false_negative": round(fn, 5),
             "candidate_pairs": int(candidates),
-            "pairs_after_verify": int(len(pairs)),
+            "pairs_after_verify": len(pairs),
             "similarity": "jaccard" if exact else "estimated_jaccard",
             "seconds": {k: round(v, 3) for k, v in seconds.items()},
         }
@@ -157,7 +166,9 @@ def _datasketch_pairs(
     """Candidate pairs through a datasketch ``MinHashLSH`` index (e.g. Redis-backed): query, then insert."""
     from datasketch import LeanMinHash, MinHashLSH
 
-    lsh = MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm, params=(bands, rows), storage_config=cfg.lsh_storage)
+    lsh = MinHashLSH(
+        threshold=cfg.threshold, num_perm=cfg.num_perm, params=(bands, rows), storage_config=cfg.lsh_storage
+    )
     found = []
     for i in ctx.track(nonempty.tolist(), description="LSH index", total=len(nonempty)):
         minhash = LeanMinHash(seed=cfg.seed, hashvalues=sig[i].astype(np.uint64), scheme="affine32")

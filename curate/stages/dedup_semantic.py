@@ -47,8 +47,12 @@ class DedupSemanticConfig(StageConfig):
     nprobe: int = Field(16, ge=1, description="faiss IVF cells searched per row (more: slower, fewer misses).")
     # embedding
     batch_size: int = Field(64, ge=1, description="Texts per encoder forward pass.")
-    device: str | None = Field(None, description="Torch device such as `cpu` or `cuda`; `None` lets the encoder choose.")
-    cache: bool = Field(True, description="Cache embeddings in the store by (model, text hash); no cache without a store.")
+    device: str | None = Field(
+        None, description="Torch device such as `cpu` or `cuda`; `None` lets the encoder choose."
+    )
+    cache: bool = Field(
+        True, description="Cache embeddings in the store by (model, text hash); no cache without a store."
+    )
     # outcome
     keep: str = Field("first", min_length=1, description=KEEP_DESCRIPTION)
     seed: int = Field(0, description="Seed of the faiss k-means; exact search has no randomness.")
@@ -70,8 +74,14 @@ class DedupSemantic(Stage):
         rows = np.flatnonzero(text.str.strip_chars().str.len_chars().to_numpy() > 0)
         t0 = time.perf_counter()
         cache_dir = ctx.store.cache_dir("embeddings") if cfg.cache and ctx.store is not None else None
-        vectors = embed(text.gather(rows).to_list(), model=cfg.model, cache_dir=cache_dir,
-                        batch_size=cfg.batch_size, device=cfg.device, progress=ctx.track)
+        vectors = embed(
+            text.gather(rows).to_list(),
+            model=cfg.model,
+            cache_dir=cache_dir,
+            batch_size=cfg.batch_size,
+            device=cfg.device,
+            progress=ctx.track,
+        )
         seconds["embed"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -85,7 +95,9 @@ class DedupSemantic(Stage):
         seconds["search"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        rep = representatives(clusters(frame.height, rows[pairs]), keep_priority(frame, text, keep=cfg.keep, stage_id=ctx.stage_id))
+        rep = representatives(
+            clusters(frame.height, rows[pairs]), keep_priority(frame, text, keep=cfg.keep, stage_id=ctx.stage_id)
+        )
         dup = np.flatnonzero(rep != np.arange(frame.height))
         where = np.full(frame.height, -1)
         where[rows] = np.arange(len(rows))  # frame row -> row of `vectors`
@@ -96,8 +108,8 @@ class DedupSemantic(Stage):
             "model": cfg.model or "all-MiniLM-L6-v2 (bundled)",
             "threshold": cfg.threshold,
             "search": search,
-            "pairs": int(len(pairs)),
-            "embedded_rows": int(len(rows)),
+            "pairs": len(pairs),
+            "embedded_rows": len(rows),
             "seconds": {k: round(v, 3) for k, v in seconds.items()},
         }
         return dedup_result(frame, rep, similarity, reason="semantic_duplicate", stats=stats)
