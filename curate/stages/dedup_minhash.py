@@ -61,7 +61,11 @@ class DedupMinhashConfig(StageConfig):
     )
     # outcome
     keep: str = Field("first", min_length=1, description=KEEP_DESCRIPTION)
-    seed: int = Field(0, description="Seed of every hash function; the same seed and rows give the same result.")
+    seed: int = Field(
+        0,
+        description="Seed of every hash function: the same seed, rows and polars version (tokens are hashed "
+        "by polars) give the same result.",
+    )
     batch_size: int = Field(20_000, ge=1, description="Rows hashed per vectorised batch (bounds memory).")
 
     @model_validator(mode="after")
