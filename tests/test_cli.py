@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from conftest import REPO
+from curate.store import Store
 from helpers import SUPPORT_ROWS, write_jsonl, write_pipeline
 
 CURATE = str(Path(sys.executable).with_name("curate"))
@@ -65,9 +68,22 @@ def test_errors_are_one_clear_message_and_exit_code_1(project: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_flagship_pipeline_runs_on_the_bundled_sample(tmp_path: Path) -> None:
+def test_flagship_pipeline_removes_what_the_sample_injected(tmp_path: Path) -> None:
     out = _curate("run", str(REPO / "pipelines" / "support.yaml"), "--store", str(tmp_path / "st"), cwd=tmp_path).stdout
     assert "committed support@0" in out
     manifest = json.loads((REPO / "pipelines" / "data" / "support_sample.manifest.json").read_text())
+    rows = Store(tmp_path / "st").read("support").with_columns(
+        line=pl.col("meta").str.json_path_match("$.line").cast(pl.Int64)
+    )
+    assert rows.height == manifest["rows"]
+    removed_by = dict(zip(rows["line"], rows["removed_by"], strict=True))
+    lines = manifest["lines"]
+    assert all(removed_by[line] == "dedup_exact" for line in lines["exact_dup"])
+    near = [removed_by[line] for line in lines["near_dup"]]
+    assert near.count("dedup_minhash") >= 0.9 * len(near)
+    for kind in ("empty", "placeholder", "refusal", "echo"):
+        assert all(removed_by[line] is not None for line in lines[kind]), kind
+    benchmark_lines = [item["line"] for item in manifest["benchmark_items"]]
+    assert all(removed_by[line] in ("decontaminate", "quality") for line in benchmark_lines)
     show = _curate("datasets", "show", "support", "--store", str(tmp_path / "st"), cwd=tmp_path).stdout
-    assert f"exact_duplicate │ {manifest['counts']['exact_dup']}" in show
+    assert re.search(rf"dedup_exact\s*│\s*exact_duplicate\s*│\s*{manifest['counts']['exact_dup']}\b", show)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -19,14 +20,17 @@ console = Console()
 
 
 def summary_table(summary: RunSummary) -> Table:
-    """Per-stage counts of one run as a rich table."""
-    table = Table(title=f"{summary.dataset}@{summary.version} ({summary.kind})", title_justify="left")
-    for column in ("stage", "in", "added", "kept", "removed", "top reasons", "seconds"):
-        table.add_column(column, justify="right" if column in ("in", "added", "kept", "removed", "seconds") else "left")
+    """Per-stage counts of one run as a rich table (reasons one per line, the three largest)."""
+    table = Table(title=f"{summary.dataset}@{summary.version} ({summary.kind})", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    for column in ("stage", "in", "added", "kept", "removed", "sec"):
+        table.add_column(column, justify="left" if column == "stage" else "right", no_wrap=True)
+    table.add_column("removed by reason", no_wrap=True)
     for s in summary.stages:
-        reasons = ", ".join(f"{r} {n}" for r, n in sorted(s.removed_by_reason.items(), key=lambda kv: -kv[1])[:3])
+        ranked = sorted(s.removed_by_reason.items(), key=lambda kv: -kv[1])
+        reasons = [f"{n} {r}" for r, n in ranked[:3]] + ([f"+{len(ranked) - 3} more"] if len(ranked) > 3 else [])
         table.add_row(
-            s.stage, str(s.rows_in), str(s.rows_added), str(s.rows_kept), str(s.rows_removed), reasons, f"{s.seconds:.2f}"
+            s.stage, str(s.rows_in), str(s.rows_added), str(s.rows_kept), str(s.rows_removed), f"{s.seconds:.2f}",
+            "\n".join(reasons),
         )
     return table
 
