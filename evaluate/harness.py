@@ -7,14 +7,21 @@ lm-eval at it with ``include_path`` (``lm_eval --include_path DIR --tasks TASK``
 - other sft rows -> ``generate_until`` with exact match against the last assistant turn;
 - preference rows -> ``multiple_choice`` between chosen (the target) and rejected.
 
-lm-eval applies no chat template unless run with ``--apply_chat_template``; the documents
-carry the flattened prompt as ``prompt`` and the messages as JSON in ``messages``.
+lm-eval scores the flattened prompt (``prompt``); its ``--apply_chat_template`` wraps that whole
+text as one user turn. The messages are kept as JSON in ``messages`` for custom task configs.
+
+:func:`run_lm_eval` runs lm-eval's Hugging Face backend on a run or model folder and saves one
+JSON per task under the run's ``eval/lm_eval/``. The task data is read from the local JSONL
+(``dataset_path: json``), so nothing is downloaded.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 import re
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +31,9 @@ from curate.errors import CurateError
 
 from ._tokenize import plain_messages, prompt_and_answer
 
-__all__ = ["export_lm_eval_task", "run_lm_eval", "task_name"]
+__all__ = ["LmEvalTaskResult", "export_lm_eval_task", "run_lm_eval", "task_name"]
+
+log = logging.getLogger(__name__)
 
 
 def task_name(ref: str, split: str) -> str:
@@ -38,7 +47,9 @@ def _flatten(messages: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\nAssistant:"
 
 
-def export_lm_eval_task(store: Any, ref: str, out_dir: str | Path, *, split: str = "test", labels: bool | None = None) -> Path:
+def export_lm_eval_task(
+    store: Any, ref: str, out_dir: str | Path, *, split: str = "test", labels: bool | None = None
+) -> Path:
     """Write an lm-eval task for ``ref``'s ``split`` into ``out_dir``; returns the YAML path.
 
     Parameters
@@ -71,6 +82,7 @@ def export_lm_eval_task(store: Any, ref: str, out_dir: str | Path, *, split: str
         "dataset_kwargs": {"data_files": {"test": str(data_path)}},
         "test_split": "test",
         "doc_to_text": "{{prompt}}",
+        "target_delimiter": "",  # choices and targets carry their own leading space
         "metadata": {"version": 1.0, "curate_dataset": full_ref, "split": split},
     }
     docs = []
@@ -96,7 +108,9 @@ def export_lm_eval_task(store: Any, ref: str, out_dir: str | Path, *, split: str
         has_labels = all(r.get("label") for r in rows)
         use_labels = has_labels if labels is None else labels
         if use_labels and not has_labels:
-            raise CurateError(f"Dataset {full_ref} split {split!r} has rows without `label`; export it with labels=False.")
+            raise CurateError(
+                f"Dataset {full_ref} split {split!r} has rows without `label`; export it with labels=False."
+            )
         label_set = sorted({r["label"] for r in rows}) if use_labels else []
         for r in rows:
             prompt, answer = prompt_and_answer(r[column])
@@ -127,7 +141,9 @@ def export_lm_eval_task(store: Any, ref: str, out_dir: str | Path, *, split: str
                 ],
             }
     else:
-        raise CurateError(f"Dataset {full_ref} holds {kind} records; lm-eval export supports sft, prompt and preference.")
+        raise CurateError(
+            f"Dataset {full_ref} holds {kind} records; lm-eval export supports sft, prompt and preference."
+        )
     with data_path.open("w", encoding="utf-8") as fh:
         for doc in docs:
             fh.write(json.dumps(doc, ensure_ascii=False) + "\n")
@@ -141,49 +157,158 @@ def _answer(messages: Any) -> str:
     return "\n".join(m["content"] for m in msgs if m["role"] == "assistant") or (msgs[-1]["content"] if msgs else "")
 
 
+@dataclass(frozen=True)
+class LmEvalTaskResult:
+    """One task's scores from lm-eval, as :func:`run_lm_eval` returns and saves them."""
+
+    task: str
+    model: str  # run id or model path, as in curate's own reports
+    metrics: dict[str, float]  # "acc", "exact_match"; a filter other than lm-eval's "none" is kept as "metric,filter"
+    stderr: dict[str, float | None]  # same keys; None where lm-eval reports "N/A"
+    higher_is_better: dict[str, bool]
+    n_scored: int  # documents scored (after `limit`)
+    n_documents: int  # documents in the task's split
+    lm_eval_version: str
+    config: dict[str, Any]  # the task config lm-eval ran (dataset files, output type, metrics)
+    path: Path | None = None  # the saved JSON
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (``path`` as a string)."""
+        return asdict(self) | {"path": str(self.path) if self.path else None}
+
+
 def run_lm_eval(
-    model_path: str | Path,
+    model: str | Path,
     task_dir: str | Path,
     *,
     tasks: list[str],
     batch_size: int = 8,
     limit: int | None = None,
     device: str = "cpu",
-) -> dict[str, Any]:
-    """Run lm-eval's Hugging Face backend on exported (or any ``include_path``) tasks.
+    out_dir: str | Path | None = None,
+    runs_root: str | Path = "runs",
+    include_defaults: bool = False,
+) -> dict[str, LmEvalTaskResult]:
+    """Run lm-eval's Hugging Face backend on exported (or any ``include_path``) tasks and save the scores.
 
     Parameters
     ----------
-    model_path
-        A model folder (for a PEFT run, the merged model or ``pretrained=BASE,peft=ADAPTER`` through lm-eval directly).
+    model
+        A run (``runs/<id>`` or an id under ``runs_root``; a PEFT run is evaluated as base +
+        adapter) or a causal-LM model folder.
     task_dir
-        Folder with the task YAMLs (``include_path``).
+        Folder with the task YAMLs (``include_path``), e.g. from :func:`export_lm_eval_task`.
     tasks
-        Task names to run.
-    batch_size, limit, device
-        Passed to ``lm_eval.simple_evaluate``; ``limit=None`` runs every document.
+        Task names to run; each must be defined in ``task_dir`` (or built in, with ``include_defaults``).
+    batch_size, device
+        Passed to ``lm_eval.simple_evaluate``.
+    limit
+        Score only the first ``limit`` documents of each task; ``None`` scores them all.
+    out_dir
+        Where ``<task>.json`` is written; ``None`` is ``runs/<id>/eval/lm_eval/`` for a run and
+        ``eval/<folder name>/lm_eval/`` for a model folder.
+    runs_root
+        Where run ids are looked up.
+    include_defaults
+        Also index lm-eval's built-in tasks (about 9 s more) so they can run next to the exported ones.
 
     Returns
     -------
     dict
-        lm-eval's ``results`` section: task name -> metric -> value.
+        Task name -> :class:`LmEvalTaskResult`.
+
+    Examples
+    --------
+    >>> scores = run_lm_eval("runs/<id>", "lm_eval_tasks", tasks=["curate_support_3_test"])  # doctest: +SKIP
+    >>> scores["curate_support_3_test"].metrics  # doctest: +SKIP
+    {'acc': 0.41}
     """
     try:
         import lm_eval
         from lm_eval.tasks import TaskManager
     except ImportError:
         raise CurateError(
-            "lm-evaluation-harness is not installed; install it with `pip install lm-eval` "
+            "lm-evaluation-harness is not installed; install it with `pip install lm-eval` or `pip install 'curate[lm-eval]'` "
             "(curate only exports the task YAML without it)."
         ) from None
-    manager = TaskManager(include_path=str(task_dir))
+    from .models import resolve_target
+
+    target = resolve_target(model, runs_root=runs_root)
+    if target.role != "causal_lm":
+        raise CurateError(f"{target.name} is a {target.role} model; lm-eval scores causal language models only.")
+    manager = TaskManager(include_path=str(task_dir), include_defaults=include_defaults)
+    missing = [t for t in tasks if t not in manager.all_tasks]
+    if missing:
+        known = ", ".join(t for t in manager.all_tasks if t.startswith("curate_")) or "none"
+        raise CurateError(
+            f"lm-eval task(s) {', '.join(missing)} not found in {task_dir} (curate tasks there: {known}); "
+            "export them with export_lm_eval_task or pass include_defaults=True for lm-eval's built-in tasks."
+        )
     out = lm_eval.simple_evaluate(
         model="hf",
-        model_args=f"pretrained={model_path}",
+        model_args=_model_args(target),
         tasks=tasks,
         task_manager=manager,
         batch_size=batch_size,
         limit=limit,
         device=device,
+        log_samples=False,
     )
-    return dict(out["results"]) if out else {}
+    if out is None:  # only on non-zero ranks of a distributed run, which curate does not start
+        return {}
+    if out_dir is None:
+        out_dir = target.run_dir / "eval" if target.run_dir else Path("eval") / Path(str(target.path)).name
+        out_dir = out_dir / "lm_eval"
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    results = {}
+    for task in tasks:
+        result = _task_result(out, task, model=target.name, path=Path(out_dir) / f"{task}.json")
+        result.path.write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
+        log.info("lm-eval %s on %s: %s (wrote %s)", task, target.name, result.metrics, result.path)
+        results[task] = result
+    return results
+
+
+def _model_args(target: Any) -> dict[str, str]:
+    path = target.path
+    if not (isinstance(path, Path) and (path / "adapter_config.json").is_file()):
+        return {"pretrained": str(path)}
+    adapter_cfg = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+    base = target.base_model or adapter_cfg.get("base_model_name_or_path")
+    if not base:
+        raise CurateError(
+            f"{path} holds a PEFT adapter but neither the run manifest nor adapter_config.json names its base model."
+        )
+    has_tokenizer = any((path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json"))
+    return {"pretrained": str(base), "peft": str(path), "tokenizer": str(path if has_tokenizer else base)}
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _task_result(out: dict[str, Any], task: str, *, model: str, path: Path) -> LmEvalTaskResult:
+    """lm-eval's ``"acc,none"`` / ``"acc_stderr,none"`` keys -> ``metrics["acc"]`` / ``stderr["acc"]``."""
+    raw = out["results"][task]
+    metrics: dict[str, float] = {}
+    stderr: dict[str, float | None] = {}
+    for key, value in raw.items():
+        if "," not in key or "_stderr," in key:
+            continue
+        metric, filt = key.split(",", 1)
+        name = metric if filt == "none" else key
+        metrics[name] = float(value) if _number(value) is not None else math.nan
+        stderr[name] = _number(raw.get(f"{metric}_stderr,{filt}"))
+    counts = out.get("n-samples", {}).get(task, {})
+    return LmEvalTaskResult(
+        task=task,
+        model=model,
+        metrics=metrics,
+        stderr=stderr,
+        higher_is_better=dict(out.get("higher_is_better", {}).get(task, {})),
+        n_scored=int(counts.get("effective", raw.get("sample_len", 0))),
+        n_documents=int(counts.get("original", raw.get("sample_len", 0))),
+        lm_eval_version=str(out.get("lm_eval_version", "")),
+        config=dict(out.get("configs", {}).get(task, {})),
+        path=path,
+    )
