@@ -18,6 +18,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from curate.argilla.errors import ArgillaError, NothingSubmittedError
 from curate.argilla.pull import pull
@@ -26,7 +27,7 @@ from curate.argilla.server import start_server
 from curate.config import SourceConfig
 from curate.errors import StageError
 from curate.formats import read_source
-from curate.pipeline import run_pipeline
+from curate.pipeline import RunSummary, run_pipeline
 from curate.stats import StageStats
 from curate.store import Store
 
@@ -267,10 +268,33 @@ def test_annotators_via_rest_and_ui_become_a_new_version(server, store):
     assert (ARTIFACTS / "argilla-annotation-after-submit.png").stat().st_size > 10_000
 
 
-def _pipeline(tmp_path: Path) -> Path:
+def _pipeline(tmp_path: Path, *, dataset: str = "staged", output: str = "prefs-staged") -> Path:
     path = tmp_path / "label.yaml"
-    path.write_text("source: {path: prefs@0}\nstages:\n  - label: {dataset: staged}\noutput: prefs-staged\n")
+    path.write_text(f"source: {{path: prefs@0}}\nstages:\n  - label: {{dataset: {dataset}}}\noutput: {output}\n")
     return path
+
+
+def _run_label_stage_twice(server, store: Store, pipeline: Path, *, dataset: str) -> tuple[RunSummary, dict]:
+    """Run 1 pushes; the owner answers two records over REST (``a``, ``tie``); run 2 commits.
+
+    Returns the second run's summary and the record answered ``a``.
+    """
+    env = {"ARGILLA_API_URL": server["url"], "ARGILLA_API_KEY": server["api_key"]}
+    with pytest.raises(
+        NothingSubmittedError, match=f"10 new pairs pushed to Argilla dataset '{dataset}'.*Nothing was committed"
+    ):
+        run_pipeline(pipeline, store_root=store.root, env=env)
+
+    owner = _owner(server)
+    ds = owner.datasets(dataset, workspace="argilla")
+    first, second = owner.http_client.get(f"/api/v1/datasets/{ds.id}/records", params={"limit": 2}).json()["items"]
+    for record, value in ((first, "a"), (second, "tie")):
+        reply = owner.http_client.post(
+            f"/api/v1/records/{record['id']}/responses",
+            json={"values": {"preference": {"value": value}}, "status": "submitted"},
+        )
+        assert reply.status_code == 201, reply.text
+    return run_pipeline(pipeline, store_root=store.root, env=env), first
 
 
 def test_label_stage_without_api_key_names_the_variable(store, tmp_path):
@@ -279,24 +303,7 @@ def test_label_stage_without_api_key_names_the_variable(store, tmp_path):
 
 
 def test_label_stage_pushes_first_then_keeps_answered_pairs(server, store, tmp_path):
-    env = {"ARGILLA_API_URL": server["url"], "ARGILLA_API_KEY": server["api_key"]}
-    with pytest.raises(
-        NothingSubmittedError, match="10 new pairs pushed to Argilla dataset 'staged'.*Nothing was committed"
-    ):
-        run_pipeline(_pipeline(tmp_path), store_root=store.root, env=env)
-    assert "prefs-staged" not in store.names()
-
-    owner = _owner(server)
-    ds = owner.datasets("staged", workspace="argilla")
-    first, second = owner.http_client.get(f"/api/v1/datasets/{ds.id}/records", params={"limit": 2}).json()["items"]
-    for record, value in ((first, "a"), (second, "tie")):
-        reply = owner.http_client.post(
-            f"/api/v1/records/{record['id']}/responses",
-            json={"values": {"preference": {"value": value}}, "status": "submitted"},
-        )
-        assert reply.status_code == 201, reply.text
-
-    summary = run_pipeline(_pipeline(tmp_path), store_root=store.root, env=env)
+    summary, first = _run_label_stage_twice(server, store, _pipeline(tmp_path), dataset="staged")
 
     label = summary.stages[-1]
     assert (label.stage, label.rows_in, label.rows_kept) == ("label", 10, 1)
@@ -304,6 +311,36 @@ def test_label_stage_pushes_first_then_keeps_answered_pairs(server, store, tmp_p
     [row] = store.kept(f"prefs-staged@{summary.version}").iter_rows(named=True)
     assert row["chosen"][-1]["content"] == first["fields"]["response_a"]
     assert json.loads(row["meta"])["argilla"]["annotators"] == ["argilla"]
+
+
+def test_label_pull_reads_a_dataset_the_label_stage_filled(server, store, tmp_path):
+    """The stage's records carry their rows: `label pull` rebuilds them from Argilla, into any store."""
+    from typer.testing import CliRunner
+
+    from curate.cli import app
+
+    pipeline = _pipeline(tmp_path, dataset="staged-pull", output="prefs-staged-pull")
+    staged, _ = _run_label_stage_twice(server, store, pipeline, dataset="staged-pull")
+    elsewhere = Store(tmp_path / "elsewhere")  # holds no version the records came from
+    env = {"ARGILLA_API_URL": server["url"], "ARGILLA_API_KEY": server["api_key"]}
+    args = ["label", "pull", "staged-pull", "--into", "pulled", "--store", str(elsewhere.root)]
+
+    result = CliRunner().invoke(app, args, env=env)
+
+    assert result.exit_code == 0, result.output
+    assert "1 pairs kept, removed: tie 1; 2 records answered, 8 still pending" in " ".join(result.output.split())
+    assert_frame_equal(elsewhere.kept("pulled"), store.kept(f"prefs-staged-pull@{staged.version}"))
+    ties = elsewhere.read("pulled").filter(pl.col("reason") == "tie")
+    assert (
+        ties.select("id", "split").rows()
+        == store.read(f"prefs-staged-pull@{staged.version}")
+        .filter(pl.col("reason") == "tie")
+        .select("id", "split")
+        .rows()
+    )
+    info = elsewhere.info("pulled")
+    assert info.lineage["parents"] == []
+    assert info.lineage["argilla"]["sources"] == {"pipeline:prefs-staged-pull": 2}
 
 
 def test_ranking_question_with_judge_suggestions_round_trips(server, store):

@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 
 from curate.argilla.errors import ArgillaError
-from curate.argilla.layout import QUESTION, RATIONALE
+from curate.argilla.layout import QUESTION, RATIONALE, ROW_KEY
 from curate.records import SCHEMAS, build_frame
 
 __all__ = ["Answer", "parse_answers", "resolve_answers"]
@@ -32,6 +32,7 @@ class Answer:
 
     row_id: str
     ref: str | None
+    row: str | None = None  # the pushed row as JSON (``curate_row``); None for records without it
     votes: list[tuple[str, str]] = field(default_factory=list)  # (annotator, chosen/rejected/tie/both_bad)
     discarded_by: list[str] = field(default_factory=list)
     rationales: list[dict[str, str]] = field(default_factory=list)
@@ -68,7 +69,7 @@ def parse_answers(records: list[dict], *, users: dict[str, str]) -> tuple[list[A
     for record in records:
         meta = record.get("metadata") or {}
         a_is_chosen = meta.get("a_is") == "chosen"
-        answer = Answer(row_id=record["external_id"], ref=meta.get("curate_ref"))
+        answer = Answer(row_id=record["external_id"], ref=meta.get("curate_ref"), row=meta.get(ROW_KEY))
         for response in record.get("responses") or []:
             who = users.get(response["user_id"], response["user_id"])
             values = response.get("values") or {}

@@ -4,7 +4,10 @@ A record shows the ``prompt`` (a chat) and two candidates, ``response_a`` and ``
 Which candidate is A is decided per row by a hash of its id and a seed, so annotators do not
 learn that A is usually the original ``chosen``, and pushing the same row again gives the
 same assignment. The assignment is stored in the hidden metadata ``a_is`` (``chosen`` or
-``rejected``); ``curate_ref`` (hidden) names the dataset version the row came from.
+``rejected``); ``curate_ref`` (hidden) names where the row came from (``name@N`` for
+``label push``, ``pipeline:OUTPUT`` for the ``label`` stage), and the extra metadata
+``curate_row`` holds the row itself as JSON, so ``label pull`` can rebuild the pair from
+Argilla alone, whoever filled the dataset.
 
 Questions: ``preference`` is a LabelQuestion with ``a`` / ``b`` / ``tie`` / ``both_bad``
 (or a RankingQuestion of ``a`` and ``b``, where equal ranks mean a tie), and ``rationale``
@@ -13,10 +16,14 @@ an optional TextQuestion.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import TYPE_CHECKING, Any, Literal
 
+import polars as pl
 import xxhash
+
+from curate.records import SCHEMAS
 
 if TYPE_CHECKING:
     import argilla as rg
@@ -24,15 +31,18 @@ if TYPE_CHECKING:
 __all__ = [
     "LABELS",
     "QUESTION",
+    "ROW_KEY",
     "QuestionKind",
     "a_is_chosen",
     "candidate_text",
     "preference_settings",
+    "rows_frame",
     "to_argilla_record",
 ]
 
 QUESTION = "preference"
 RATIONALE = "rationale"
+ROW_KEY = "curate_row"  # extra (undeclared) metadata: the pushed row as JSON
 LABELS = {"a": "Response A", "b": "Response B", "tie": "Tie", "both_bad": "Both bad"}
 QuestionKind = Literal["label", "ranking"]
 GUIDELINES = (
@@ -67,6 +77,7 @@ def preference_settings(*, question: QuestionKind = "label", rationale: bool = T
             rg.TermsMetadataProperty("a_is", visible_for_annotators=False),
         ],
         guidelines=GUIDELINES,
+        allow_extra_metadata=True,  # for ROW_KEY: undeclared, so it gets no filter in the UI
         distribution=rg.TaskDistribution(min_submitted=1),
     )
 
@@ -87,11 +98,14 @@ def _sigmoid(x: float) -> float:
     return 1 / (1 + math.exp(-max(-50.0, min(50.0, x))))
 
 
-def to_argilla_record(row: dict[str, Any], *, ref: str, question: QuestionKind, seed: int = 0) -> rg.Record:
+def to_argilla_record(
+    row: dict[str, Any], *, ref: str, question: QuestionKind, seed: int = 0, embed: bool = True
+) -> rg.Record:
     """One preference row as an Argilla record whose id is the row id.
 
     A row with a ``margin`` (a reward model's or judge's score difference, chosen minus
-    rejected) gets a suggestion for the chosen side with score ``sigmoid(margin)``.
+    rejected) gets a suggestion for the chosen side with score ``sigmoid(margin)``. With
+    ``embed`` the whole row (every column, ``split`` included) goes into ``curate_row``.
     """
     import argilla as rg
 
@@ -100,6 +114,8 @@ def to_argilla_record(row: dict[str, Any], *, ref: str, question: QuestionKind, 
     metadata = {"curate_ref": ref, "a_is": "chosen" if flip else "rejected", "source": row.get("source") or ""}
     if row.get("label") is not None:
         metadata["label"] = row["label"]
+    if embed:
+        metadata[ROW_KEY] = json.dumps(row, ensure_ascii=False, default=str)
     suggestions = []
     if row.get("margin") is not None:
         chosen_side = "a" if flip else "b"
@@ -119,3 +135,14 @@ def to_argilla_record(row: dict[str, Any], *, ref: str, question: QuestionKind, 
         metadata=metadata,
         suggestions=suggestions,
     )
+
+
+def rows_frame(rows: list[str]) -> pl.DataFrame:
+    """Rows embedded by :func:`to_argilla_record` (``curate_row`` JSON) as a frame.
+
+    Preference columns get their schema types; other columns (``split``, ...) are inferred.
+    """
+    dicts = [json.loads(row) for row in rows]
+    columns = list(dict.fromkeys(name for d in dicts for name in d))
+    known = {name: dtype for name, dtype in SCHEMAS["preference"].items() if name in columns}
+    return pl.DataFrame(dicts, schema_overrides=known, infer_schema_length=None).select(columns)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import polars as pl
 
-from curate.argilla.answers import parse_answers, resolve_answers
+from curate.argilla.answers import Answer, parse_answers, resolve_answers
 from curate.argilla.client import connect, find_dataset, iter_records, usernames
 from curate.argilla.errors import ArgillaError, NothingSubmittedError
+from curate.argilla.layout import rows_frame
 from curate.errors import CurateError
 from curate.stats import StageStats
 
@@ -32,9 +34,21 @@ class PullResult:
     pending: int
 
 
-def _source_rows(store: Store, refs: set[str], ids: set[str]) -> pl.DataFrame:
-    """The pushed rows (kept rows of the versions named on the records), restricted to ``ids``."""
+def _source_rows(store: Store, answers: list[Answer]) -> pl.DataFrame:
+    """The pushed rows of the answered records: embedded in the records, else read from the store."""
     parts = []
+    embedded = [a.row for a in answers if a.row is not None]
+    if embedded:
+        parts.append(rows_frame(embedded))
+    lookup = {a.row_id: a.ref for a in answers if a.row is None}
+    refs = set(lookup.values())
+    if None in refs or any(not _is_version(ref) for ref in refs):
+        raise ArgillaError(
+            "Some answered records carry neither the pushed row (`curate_row` metadata) nor a stored version "
+            f"(`curate_ref` = {sorted(map(str, refs))}): they were not pushed by `curate label push` or the "
+            "`label` stage of this curate version."
+        )
+    ids = set(lookup)
     for ref in sorted(refs):
         try:
             parts.append(store.kept(ref).filter(pl.col("id").is_in(list(ids))))
@@ -43,7 +57,7 @@ def _source_rows(store: Store, refs: set[str], ids: set[str]) -> pl.DataFrame:
                 f"The answered records came from {ref}, which the store {store.root} cannot read ({exc}). "
                 "Pull with the store the pairs were pushed from (--store)."
             ) from None
-    rows = pl.concat(parts, how="vertical_relaxed").unique("id", keep="first", maintain_order=True)
+    rows = pl.concat(parts, how="diagonal_relaxed").unique("id", keep="first", maintain_order=True)
     missing = ids - set(rows["id"].to_list())
     if missing:
         raise ArgillaError(
@@ -51,6 +65,10 @@ def _source_rows(store: Store, refs: set[str], ids: set[str]) -> pl.DataFrame:
             "was the Argilla dataset filled by another store?"
         )
     return rows
+
+
+def _is_version(ref: str | None) -> bool:
+    return ref is not None and "@" in ref and ref.rsplit("@", 1)[1].isdigit()
 
 
 def pull(
@@ -97,12 +115,7 @@ def pull(
             f"Nobody has submitted an answer in the Argilla dataset {dataset!r} yet ({len(records)} records "
             f"pending at {api_url}). Annotate in the web UI, then pull again."
         )
-    refs = {a.ref for a in answers}
-    if None in refs:
-        raise ArgillaError(
-            f"Records of {dataset!r} carry no `curate_ref` metadata: push them with `curate label push`."
-        )
-    rows = _source_rows(store, refs, {a.row_id for a in answers})
+    rows = _source_rows(store, answers)
     argilla = {"url": api_url, "workspace": workspace, "dataset": dataset}
     kept, removed = resolve_answers(rows, answers, argilla=argilla)
     reasons = dict(removed.group_by("reason").len().sort("reason").iter_rows()) if removed.height else {}
@@ -129,13 +142,11 @@ def pull(
             seconds=0.0,
         ),
     ]
+    per_ref = Counter(a.ref or "unknown" for a in answers)
     parents = [
-        {
-            "dataset": ref.split("@")[0],
-            "version": int(ref.split("@")[1]),
-            "rows": sum(1 for a in answers if a.ref == ref),
-        }
-        for ref in sorted(refs)
+        {"dataset": ref.rsplit("@", 1)[0], "version": int(ref.rsplit("@", 1)[1]), "rows": rows}
+        for ref, rows in sorted(per_ref.items())
+        if _is_version(ref)
     ]
     lineage = {
         "parents": parents,
@@ -145,6 +156,7 @@ def pull(
             "records": len(records),
             "answered": len(answers),
             "pending": pending,
+            "sources": dict(sorted(per_ref.items())),  # curate_ref -> answered records (pipeline:... too)
         },
     }
     version = store.commit(

@@ -64,6 +64,17 @@ def _dataset(
     return existing, kind, False
 
 
+def _upload(client: rg.Argilla, ds: rg.Dataset, records: list[rg.Record]) -> None:
+    """Upsert records in bulk; ``ds.records.log`` without its stderr progress bar and batch-size warning."""
+    api = client.api.records
+    for start in range(0, len(records), api.MAX_RECORDS_PER_UPSERT_BULK):
+        batch = records[start : start + api.MAX_RECORDS_PER_UPSERT_BULK]
+        for record in batch:
+            record.dataset = ds
+        api.bulk_upsert(dataset_id=ds.id, records=[record.api_model() for record in batch])
+        log.debug("sent records %d-%d of %d to %s", start, start + len(batch), len(records), ds.name)
+
+
 def push_frame(
     frame: pl.DataFrame,
     *,
@@ -84,7 +95,8 @@ def push_frame(
     client
         A connected SDK client (see :func:`curate.argilla.client.connect`).
     ref
-        ``name@N`` the rows came from; stored on each record so ``label pull`` finds them.
+        Where the rows came from (``name@N``, or ``pipeline:OUTPUT`` for the ``label`` stage);
+        stored on each record with the row itself, so ``label pull`` needs only Argilla.
     dataset, workspace
         The Argilla dataset (created with curate's layout when missing) and its workspace.
     question
@@ -97,8 +109,9 @@ def push_frame(
     ds, question, created = _dataset(client, dataset, workspace, question=question, rationale=rationale)
     present = set() if created else {r["external_id"] for r in iter_records(client, ds.id, responses=False)}
     new = [row for row in frame.iter_rows(named=True) if row["id"] not in present]
+    embed = bool(ds.settings.allow_extra_metadata)  # False only for datasets made by older curate versions
     if new:
-        ds.records.log([to_argilla_record(row, ref=ref, question=question, seed=seed) for row in new])
+        _upload(client, ds, [to_argilla_record(row, ref=ref, question=question, seed=seed, embed=embed) for row in new])
     log.info("pushed %d new records to %s/%s (%d already there)", len(new), workspace, dataset, frame.height - len(new))
     return PushResult(
         url=client.api_url,

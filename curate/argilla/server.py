@@ -28,9 +28,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from curate.argilla._process import Stop, raise_on, terminate, tie_to_parent
 from curate.argilla.errors import ArgillaError
 
 __all__ = [
@@ -141,20 +143,40 @@ class ServerHandle:
     owner_created: bool
     process: subprocess.Popen | None = None
     log_file: Path | None = None
+    # handlers that foreground mode replaced (see raise_on); restored by wait() and stop()
+    signals: dict[int, Any] | None = field(default=None, repr=False)
 
     def wait(self) -> int:
-        """Block until the server exits (foreground mode); Ctrl-C stops it cleanly."""
+        """Block until the server exits (foreground mode).
+
+        Ctrl-C, SIGTERM and SIGHUP sent to this process stop the server cleanly (it would
+        otherwise outlive a terminated parent) and return 0; otherwise the server's exit code.
+        """
         if self.process is None:
             raise ArgillaError("This server was not started by this process; stop it with stop_server().")
+        if self.signals is None:
+            self.signals = raise_on(signal.SIGTERM, signal.SIGHUP)
         try:
             return self.process.wait()
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Stop):
             self.stop()
             return 0
+        finally:
+            self._restore_signals()
 
     def stop(self, *, timeout: float = 15.0) -> bool:
         """Stop this server (SIGTERM, then SIGKILL after ``timeout`` seconds)."""
-        return stop_server(port=self.port, data_dir=self.data_dir, timeout=timeout)
+        self._restore_signals()
+        if self.process is None:
+            return stop_server(port=self.port, data_dir=self.data_dir, timeout=timeout)
+        stopped = terminate(self.process, timeout=timeout)
+        _state_file(self.data_dir, self.port).unlink(missing_ok=True)
+        return stopped
+
+    def _restore_signals(self) -> None:
+        for sig, handler in (self.signals or {}).items():
+            signal.signal(sig, handler)
+        self.signals = None
 
 
 def start_server(
@@ -189,7 +211,8 @@ def start_server(
         you pass is the one that works); ``False`` keeps the stored ones (for generated keys).
     detach
         Run in a new session with output to ``data_dir/server-<port>.log`` so it outlives this
-        process; otherwise the server shares this terminal and dies with it.
+        process; otherwise the server shares this terminal and stops with it: SIGTERM or SIGHUP
+        to this process stop it too (from here on, and in :meth:`ServerHandle.wait`).
     timeout
         Seconds to wait for the first successful status check (a cold start migrates the
         database and compiles the server's modules: 10-30 s).
@@ -214,15 +237,6 @@ def start_server(
     if len(password) < 8:
         raise ArgillaError("The owner password must have at least 8 characters (Argilla's rule).")
     log_file = data_dir / f"server-{port}.log"
-    out = open(log_file, "w") if detach else None  # noqa: SIM115 - handed to the child
-    process = subprocess.Popen(
-        [str(python), str(LAUNCHER)],
-        stdin=subprocess.PIPE,
-        stdout=out,
-        stderr=subprocess.STDOUT if detach else None,
-        text=True,
-        start_new_session=detach,
-    )
     config = {
         "host": host,
         "port": port,
@@ -234,29 +248,64 @@ def start_server(
         "workspace": workspace,
         "log_level": log_level,
     }
-    process.stdin.write(json.dumps(config) + "\n")
-    process.stdin.close()
+    out = open(log_file, "w") if detach else None  # noqa: SIM115 - handed to the child
+    process = subprocess.Popen(
+        [str(python), str(LAUNCHER)],
+        stdin=subprocess.PIPE,
+        stdout=out,
+        stderr=subprocess.STDOUT if detach else None,
+        text=True,
+        start_new_session=detach,
+        preexec_fn=None if detach else tie_to_parent(),  # noqa: PLW1509
+    )
+    # In the foreground the server must not outlive this process: SIGTERM / SIGHUP stop it from
+    # here on (ServerHandle.wait restores the handlers), and on Linux it also dies with us.
+    signals = None if detach else raise_on(signal.SIGTERM, signal.SIGHUP)
+    handle = ServerHandle(
+        url=url,
+        pid=process.pid,
+        port=port,
+        data_dir=data_dir,
+        owner_created=False,
+        process=process,
+        log_file=log_file if detach else None,
+        signals=signals,
+    )
     if out is not None:
         out.close()
+    try:
+        _await_start(handle, config=config, timeout=timeout)
+    except (KeyboardInterrupt, Stop) as exc:
+        handle.stop()
+        raise ArgillaError(
+            f"argilla-server start-up was interrupted ({exc or 'Ctrl-C'}); the server was stopped."
+        ) from None
+    except BaseException:
+        handle.stop()
+        raise
+    return handle
+
+
+def _await_start(handle: ServerHandle, *, config: dict, timeout: float) -> None:
+    """Send the launcher its settings and wait until the server answers its status endpoint."""
+    process = handle.process
+    process.stdin.write(json.dumps(config) + "\n")
+    process.stdin.close()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            tail = log_file.read_text()[-3000:] if detach and log_file.exists() else "(see the output above)"
+            log_file = handle.data_dir / f"server-{handle.port}.log"
+            tail = log_file.read_text()[-3000:] if handle.log_file else "(see the output above)"
             raise ArgillaError(f"argilla-server exited with code {process.returncode} during start-up:\n{tail}")
-        if health(url, timeout=1.0):
-            state = json.loads(_state_file(data_dir, port).read_text())
-            return ServerHandle(
-                url=url,
-                pid=process.pid,
-                port=port,
-                data_dir=data_dir,
-                owner_created=bool(state.get("owner_created")),
-                process=process,
-                log_file=log_file if detach else None,
-            )
+        if health(handle.url, timeout=1.0):
+            state = json.loads(_state_file(handle.data_dir, handle.port).read_text())
+            handle.owner_created = bool(state.get("owner_created"))
+            return
         time.sleep(0.25)
-    process.terminate()
-    raise ArgillaError(f"argilla-server did not answer on {url} within {timeout:.0f} s; see {log_file}.")
+    raise ArgillaError(
+        f"argilla-server did not answer on {handle.url} within {timeout:.0f} s; "
+        f"see {handle.log_file or 'the output above'}."
+    )
 
 
 def _is_launcher(pid: int) -> bool:
