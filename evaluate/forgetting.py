@@ -13,7 +13,6 @@ The check is flagged when the tuned perplexity exceeds the base's by more than `
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import ConfigError
+from curate.formats.containers import read_rows
 
 from .bootstrap import Interval, paired_bootstrap_diff
 from .config import BootstrapConfig, GenerationConfig
@@ -72,20 +72,12 @@ def load_regression_set(path: str | Path | None = None, *, max_questions: int | 
     refs: dict[Any, str] = {}
     ref_file = _reference_file(path)
     if ref_file is not None and ref_file != path:
-        for line in ref_file.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                row = json.loads(line)
-                turns = (row.get("choices") or [{}])[0].get("turns") or []
-                if turns:
-                    refs[row.get("question_id")] = turns[0]
+        for _, row in read_rows(ref_file, shown=str(ref_file)):
+            turns = (row.get("choices") or [{}])[0].get("turns") or []
+            if turns:
+                refs[row.get("question_id")] = turns[0]
     out = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}, line {lineno}: not valid JSON ({exc.msg}).") from None
+    for lineno, row in read_rows(path, shown=str(path)):
         text = (row.get("turns") or [None])[0] or row.get("prompt") or row.get("question") or row.get("instruction")
         if not isinstance(text, str) or not text.strip():
             raise ConfigError(f"{path}, line {lineno}: no prompt text (expected `turns`, `prompt` or `question`).")

@@ -6,7 +6,6 @@ A judge answers, for each question and two answers shown as A and B, ``"A"``, ``
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from curate.errors import ConfigError
+from curate.formats.containers import read_rows
 
 from ._tokenize import plain_messages
 from .config import GenerationConfig
@@ -74,13 +74,7 @@ def load_judge_template(path: str | Path | None = None, *, name: str = "pair-v2"
     if not path.is_file():
         raise ConfigError(f"Judge template file {path} does not exist; give a JSONL like FastChat's judge_prompts.jsonl.")
     names = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}, line {lineno}: not valid JSON ({exc.msg}).") from None
+    for lineno, row in read_rows(path, shown=str(path)):
         names.append(row.get("name"))
         if row.get("name") != name:
             continue

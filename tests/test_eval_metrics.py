@@ -14,7 +14,7 @@ from curate.evaluate.bootstrap import bootstrap_ci, paired_bootstrap_diff
 from curate.evaluate.classification import accuracy, confusion_matrix, macro_f1, match_label
 from curate.evaluate.config import EvaluateConfig
 from curate.evaluate.forgetting import load_regression_set
-from curate.evaluate.harness import export_lm_eval_task, run_lm_eval
+from curate.evaluate.harness import export_lm_eval_task
 from curate.evaluate.heldout import HeldOutError, check_held_out
 from curate.evaluate.judges import PAIR_V2, load_judge_template, parse_verdict
 from curate.evaluate.metrics import (
@@ -231,17 +231,6 @@ def test_test_split_exports_as_an_lm_eval_task(support_store: Path, tmp_path: Pa
     assert docs[0]["prompt"].startswith("User: ") and docs[0]["prompt"].endswith("Assistant:")
     labelled = yaml.safe_load(export_lm_eval_task(store, "support@0", tmp_path / "tasks").read_text(encoding="utf-8"))
     assert labelled["output_type"] == "multiple_choice" and all(c.startswith(" ") for c in labelled["doc_to_choice"])
-
-
-def test_running_lm_eval_without_the_package_says_how_to_install(tmp_path: Path) -> None:
-    pytest.importorskip("torch")
-    try:
-        import lm_eval  # noqa: F401
-    except ImportError:
-        with pytest.raises(Exception, match="pip install lm-eval"):
-            run_lm_eval(tmp_path, tmp_path, tasks=["x"])
-    else:
-        pytest.skip("lm-eval is installed")
 
 
 # -- reports -----------------------------------------------------------------------------
