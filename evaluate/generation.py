@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ._inference import inference
 from ._tokenize import plain_messages
 from .config import GenerationConfig
 
@@ -55,8 +56,6 @@ def generate_answers(
     if not had_pad:
         tokenizer.pad_token = tokenizer.eos_token
     generator_state = torch.random.get_rng_state()
-    was_training = model.training
-    model.eval()
     try:
         if cfg.do_sample:
             torch.manual_seed(cfg.seed)
@@ -68,7 +67,7 @@ def generate_answers(
                 kwargs.update(temperature=cfg.temperature, top_p=cfg.top_p, top_k=0)
             else:
                 kwargs.update(temperature=None, top_p=None, top_k=None)
-            with torch.no_grad():
+            with inference(model):
                 out = model.generate(**{k: v.to(device) for k, v in enc.items()}, **kwargs)
             new = out[:, enc["input_ids"].shape[1] :]
             for i, row in zip(idx, new, strict=True):
@@ -77,7 +76,6 @@ def generate_answers(
         tokenizer.padding_side = side
         if not had_pad:
             tokenizer.pad_token = None
-        model.train(was_training)
         if cfg.do_sample:
             torch.random.set_rng_state(generator_state)
     return answers

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ._inference import inference
 from ._tokenize import assistant_labels, plain_messages, training_chat_template
 from .bootstrap import Interval, bootstrap_ci
 
@@ -94,30 +95,25 @@ def assistant_token_loss(
     device = next(model.parameters()).device
     nll: list[float] = []
     tokens: list[int] = []
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for start in range(0, len(rows), batch_size):
-                batch = rows[start : start + batch_size]
-                width = max(len(ids) for ids, _ in batch)
-                ids = torch.full((len(batch), width), pad, dtype=torch.long)
-                labels = torch.full((len(batch), width), -100, dtype=torch.long)
-                attention = torch.zeros((len(batch), width), dtype=torch.long)
-                for i, (row_ids, row_labels) in enumerate(batch):
-                    ids[i, : len(row_ids)] = torch.tensor(row_ids)
-                    labels[i, : len(row_labels)] = torch.tensor(row_labels)
-                    attention[i, : len(row_ids)] = 1
-                logits = model(
-                    input_ids=ids.to(device), attention_mask=attention.to(device), use_cache=False
-                ).logits.float()
-                target = labels[:, 1:].to(device)  # (B, T-1): token t+1 is predicted at position t
-                logp = torch.nn.functional.cross_entropy(
-                    logits[:, :-1].transpose(1, 2), target, ignore_index=-100, reduction="none"
-                )
-                mask = target != -100
-                nll.extend((logp * mask).sum(dim=1).tolist())
-                tokens.extend(mask.sum(dim=1).tolist())
-    finally:
-        model.train(was_training)
+    with inference(model):
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start : start + batch_size]
+            width = max(len(ids) for ids, _ in batch)
+            ids = torch.full((len(batch), width), pad, dtype=torch.long)
+            labels = torch.full((len(batch), width), -100, dtype=torch.long)
+            attention = torch.zeros((len(batch), width), dtype=torch.long)
+            for i, (row_ids, row_labels) in enumerate(batch):
+                ids[i, : len(row_ids)] = torch.tensor(row_ids)
+                labels[i, : len(row_labels)] = torch.tensor(row_labels)
+                attention[i, : len(row_ids)] = 1
+            logits = model(
+                input_ids=ids.to(device), attention_mask=attention.to(device), use_cache=False
+            ).logits.float()
+            target = labels[:, 1:].to(device)  # (B, T-1): token t+1 is predicted at position t
+            logp = torch.nn.functional.cross_entropy(
+                logits[:, :-1].transpose(1, 2), target, ignore_index=-100, reduction="none"
+            )
+            mask = target != -100
+            nll.extend((logp * mask).sum(dim=1).tolist())
+            tokens.extend(mask.sum(dim=1).tolist())
     return TokenLoss(nll=nll, tokens=[int(t) for t in tokens])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ._inference import inference
 from ._tokenize import completion_ids, plain_messages
 
 __all__ = ["completion_logprobs", "dpo_reward_margins", "preference_correct", "reward_scores"]
@@ -45,7 +46,6 @@ def reward_scores(
     batch_size
         Conversations per forward pass (right-padded).
     """
-    import torch
 
     rows = [
         list(tokenizer.apply_chat_template(plain_messages(c), tokenize=True, return_dict=False)) for c in conversations
@@ -54,16 +54,11 @@ def reward_scores(
         model.config.pad_token_id = _pad_id(tokenizer)
     device = next(model.parameters()).device
     out: list[float] = [0.0] * len(rows)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for start, ids, attention in _batches(rows, batch_size, _pad_id(tokenizer)):
-                logits = model(input_ids=ids.to(device), attention_mask=attention.to(device)).logits
-                for i, value in enumerate(logits[:, 0].float().tolist()):
-                    out[start + i] = value
-    finally:
-        model.train(was_training)
+    with inference(model):
+        for start, ids, attention in _batches(rows, batch_size, _pad_id(tokenizer)):
+            logits = model(input_ids=ids.to(device), attention_mask=attention.to(device)).logits
+            for i, value in enumerate(logits[:, 0].float().tolist()):
+                out[start + i] = value
     return out
 
 
@@ -91,20 +86,15 @@ def completion_logprobs(
     rows = [ids for ids, _ in encoded]
     device = next(model.parameters()).device
     out: list[float] = [0.0] * len(rows)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for start, ids, attention in _batches(rows, batch_size, _pad_id(tokenizer)):
-                logits = model(input_ids=ids.to(device), attention_mask=attention.to(device), use_cache=False).logits
-                logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-                token_logp = logp.gather(-1, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1)  # (B, T-1)
-                for i in range(ids.shape[0]):
-                    full, begin = encoded[start + i]
-                    # token j (j >= begin) is predicted at position j - 1
-                    out[start + i] = float(token_logp[i, max(begin - 1, 0) : len(full) - 1].sum())
-    finally:
-        model.train(was_training)
+    with inference(model):
+        for start, ids, attention in _batches(rows, batch_size, _pad_id(tokenizer)):
+            logits = model(input_ids=ids.to(device), attention_mask=attention.to(device), use_cache=False).logits
+            logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+            token_logp = logp.gather(-1, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1)  # (B, T-1)
+            for i in range(ids.shape[0]):
+                full, begin = encoded[start + i]
+                # token j (j >= begin) is predicted at position j - 1
+                out[start + i] = float(token_logp[i, max(begin - 1, 0) : len(full) - 1].sum())
     return out
 
 
