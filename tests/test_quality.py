@@ -125,3 +125,13 @@ def test_perplexity_column_from_a_local_causal_lm(tmp_path: Path, shared_data: P
     config = QualityConfig.model_validate({"mode": "flag", "perplexity": {"model": str(model), "max_perplexity": 1e9}})
     kept = Quality(config).apply(frame, CTX).kept
     assert kept["perplexity"].is_not_null().all() and (kept["perplexity"] > 1).all()
+
+
+def test_a_huge_row_is_removed_as_too_long_by_the_length_rule_alone() -> None:
+    huge = "Hello {{Name}}, " * 1_500_000  # 24 MB: also a placeholder leak and nothing but repetition
+    frame = chats([("Where is my order?", huge), ("Where is my order?", "It ships today and arrives on Friday morning.")])
+    result = Quality(QualityConfig()).apply(frame, CTX)
+    assert result.kept.height == 1
+    assert result.removed["reason"].to_list() == ["too_long"]
+    detail = json.loads(result.removed["detail"][0])
+    assert detail == {"rule": "length", "reason": "too_long", "value": "assistant 3000000 words", "flags": ["too_long"]}

@@ -34,6 +34,10 @@ class Texts:
     def of(self, role: Role) -> pl.Series:
         return self.user if role == "user" else self.assistant
 
+    def gather(self, rows: pl.Series) -> Texts:
+        """The texts of ``rows`` (positions) only."""
+        return Texts(*(s.gather(rows) for s in (self.user, self.assistant, self.last_assistant, self.empty_assistant)))
+
 
 class Rule(BaseModel):
     """Base of every rule: `enabled` switches it; writing `false` in YAML is the same as `{enabled: false}`."""
@@ -80,7 +84,7 @@ def check_length(texts: Texts, rule: LengthRule, *, short: bool) -> tuple[pl.Ser
         if text.is_null().all():
             continue
         bounds: Bounds = getattr(rule, role)
-        words, chars = _words(text).list.len(), text.fill_null("").str.len_chars()
+        words, chars = text.fill_null("").str.count_matches(r"\S+"), text.fill_null("").str.len_chars()
         checks = (
             [("words", words, bounds.min_words), ("chars", chars, bounds.min_chars)] if short
             else [("words", words, bounds.max_words), ("chars", chars, bounds.max_chars)]

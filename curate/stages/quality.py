@@ -2,7 +2,8 @@
 
 Rules run in the order of :class:`QualityConfig`'s fields; a removed row's ``reason`` is the
 first rule it trips and its ``detail`` names that rule, the value that tripped it and every
-other flag. With ``mode: flag`` nothing is removed and the reasons go into a ``quality_flags``
+other flag. The ``too_long`` bound is checked before anything reads the texts: a row over it is
+judged by that rule alone (no other rule or model scans a 50 MB turn). With ``mode: flag`` nothing is removed and the reasons go into a ``quality_flags``
 list column instead. Model scores stay as columns (``quality_score``, ``perplexity``) either way,
 so later stages (``balance`` with ``score: quality_score``) can use them.
 """
@@ -89,6 +90,13 @@ def _repetition(texts: rules.Texts, rule: rules.RepetitionRule) -> dict[str, tup
     return out
 
 
+def _spread(values: pl.Series, rows: pl.Series, height: int) -> pl.Series:
+    """``values`` of ``rows`` placed in a column of ``height`` rows; the other rows are null."""
+    if len(rows) == height:
+        return values
+    return pl.repeat(None, height, dtype=values.dtype, eager=True).alias(values.name).scatter(rows, values)
+
+
 @register
 class Quality(Stage):
     """Heuristic and model-based quality filter; see :class:`QualityConfig` for every rule."""
@@ -118,28 +126,40 @@ class Quality(Stage):
     def apply(self, frame: pl.DataFrame, ctx: StageContext) -> StageResult:
         cfg = self.config
         texts = _texts(frame, ctx.kind)
+        too_long = None
+        rows = pl.int_range(frame.height, eager=True)  # the rows every rule judges
+        if cfg.length.enabled:  # character and word counts only, before any rule scans the texts
+            too_long = rules.check_length(texts, cfg.length, short=False)
+            rows = (~too_long[0]).arg_true()
+        judged = texts.gather(rows)
         results: dict[str, tuple[str, pl.Series, pl.Series]] = {}
-        for reason, (rule, check) in ctx.track(self.checks(texts).items(), description="rules"):
-            tripped, value = check(texts)
+        for reason, (rule, check) in ctx.track(self.checks(judged).items(), description="rules"):
+            tripped, value = too_long if reason == "too_long" else (_spread(v, rows, frame.height) for v in check(judged))
             results[reason] = (rule, tripped.fill_null(False), value.cast(pl.String))
         if cfg.repetition.enabled:
-            for reason, (tripped, value) in _repetition(texts, cfg.repetition).items():
-                results[reason] = ("repetition", tripped, value)
-        scored = self._scores(frame, texts, ctx, results)
+            for reason, (tripped, value) in _repetition(judged, cfg.repetition).items():
+                results[reason] = ("repetition", _spread(tripped, rows, frame.height).fill_null(False),
+                                   _spread(value, rows, frame.height))
+        scored = self._scores(frame, judged, rows, ctx, results)
         return self._result(scored, results)
 
-    def _scores(self, frame: pl.DataFrame, texts: rules.Texts, ctx: StageContext, results: dict) -> pl.DataFrame:
+    def _scores(self, frame: pl.DataFrame, texts: rules.Texts, rows: pl.Series, ctx: StageContext,
+                results: dict) -> pl.DataFrame:
+        """Model score columns; ``texts`` are those of ``rows``, the other rows (too long) score null."""
         cfg = self.config
         if cfg.classifier is not None:
             roles = None if cfg.classifier.text == "all" else [cfg.classifier.text]
             cache = ctx.store.cache_dir("embeddings") if ctx.store is not None else None
-            score = classifier_scores(text_of(frame, ctx.kind, roles=roles), cfg.classifier, base_dir=ctx.base_dir,
-                                      cache_dir=cache, track=ctx.track)
+            score = classifier_scores(text_of(frame, ctx.kind, roles=roles).gather(rows), cfg.classifier,
+                                      base_dir=ctx.base_dir, cache_dir=cache, track=ctx.track)
+            score = _spread(score, rows, frame.height)
             frame = frame.with_columns(score)
             if cfg.classifier.min_score is not None:
-                results["low_quality_score"] = ("classifier", score < cfg.classifier.min_score, score.round(4).cast(pl.String))
+                results["low_quality_score"] = ("classifier", (score < cfg.classifier.min_score).fill_null(False),
+                                                score.round(4).cast(pl.String))
         if cfg.perplexity is not None and texts.assistant.is_not_null().any():
-            ppl = perplexities(texts.user, texts.assistant, cfg.perplexity, base_dir=ctx.base_dir)
+            ppl = _spread(perplexities(texts.user, texts.assistant, cfg.perplexity, base_dir=ctx.base_dir), rows,
+                          frame.height)
             frame = frame.with_columns(ppl)
             if cfg.perplexity.max_perplexity is not None:
                 results["high_perplexity"] = ("perplexity", (ppl > cfg.perplexity.max_perplexity).fill_null(False),
