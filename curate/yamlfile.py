@@ -67,7 +67,9 @@ def format_validation_error(error: ValidationError, *, path: Path, root: yaml.No
     return "\n".join(lines)
 
 
-def load_yaml_model(path: str | Path, model: type[M], *, context: dict[str, Any] | None = None) -> M:
+def load_yaml_model(
+    path: str | Path, model: type[M], *, context: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None
+) -> M:
     """Parse ``path`` and validate it into ``model``.
 
     Parameters
@@ -78,6 +80,9 @@ def load_yaml_model(path: str | Path, model: type[M], *, context: dict[str, Any]
         The pydantic model the file describes.
     context
         Passed to pydantic validators (e.g. the file's folder to resolve relative paths).
+    overrides
+        Top-level values that replace the file's before validation, so they can fill required
+        fields (command-line options); ``None`` values are ignored.
 
     Raises
     ------
@@ -99,6 +104,7 @@ def load_yaml_model(path: str | Path, model: type[M], *, context: dict[str, Any]
         raise ConfigError(f"{path}{where} is not valid YAML: {getattr(exc, 'problem', exc)}.") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a YAML mapping at the top level, not {type(data).__name__}.")
+    data.update({key: value for key, value in (overrides or {}).items() if value is not None})
     try:
         return model.model_validate(data, context={"base_dir": path.parent, **(context or {})})
     except ValidationError as exc:
