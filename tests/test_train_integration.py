@@ -130,3 +130,19 @@ def test_curate_train_command_takes_recipe_and_dataset(tmp_path: Path, train_sto
     (run,) = (tmp_path / "runs").iterdir()
     resolved = yaml.safe_load((run / "recipe.yaml").read_text())
     assert resolved["dataset"] == "support@0" and resolved["training"]["learning_rate"] == 2e-5
+
+
+def test_command_line_model_and_dataset_fill_a_recipe_without_them(tmp_path: Path, train_store: Path, tiny_lm: Path) -> None:
+    from typer.testing import CliRunner
+
+    from curate.cli import app
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"adapter": "lora", "training": {"max_steps": 2, "batch_size": 4, "max_length": 64}}))
+    args = ["train", str(recipe), "--store", str(train_store), "--output", str(tmp_path / "runs")]
+    out = CliRunner().invoke(app, [*args, "--model", str(tiny_lm), "--dataset", "support@0"])
+    assert out.exit_code == 0, out.output
+    (run,) = (tmp_path / "runs").iterdir()
+    resolved = yaml.safe_load((run / "recipe.yaml").read_text())
+    assert resolved["model"] == str(tiny_lm) and resolved["dataset"] == "support@0"
+    assert json.loads((run / "manifest.json").read_text())["metrics"]["global_step"] == 2

@@ -69,6 +69,16 @@ def test_cpu_defaults_turn_off_bf16_and_checkpointing() -> None:
     assert detect_device(Recipe(model="m", training={"bf16": False, "activation_checkpointing": True})).activation_checkpointing
 
 
+def test_command_line_values_fill_required_fields_and_other_errors_keep_their_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"recipe.yaml, line 3, training.batch_size: Input should be greater"):
+        load_recipe(_write(tmp_path, "adapter: lora\ntraining:\n  batch_size: 0\n"), model="m")
+    with pytest.raises(ConfigError, match=r"recipe.yaml, line 1, model: Field required"):
+        load_recipe(_write(tmp_path, "adapter: lora\n"))
+    (tmp_path / "cli-model").mkdir()  # a command-line path is not resolved against the recipe folder
+    recipe = load_recipe(_write(tmp_path, "model: file-model\ndataset: a@1\n"), model="cli-model", dataset="b@2")
+    assert (recipe.model, recipe.dataset) == ("cli-model", "b@2")
+
+
 def test_relative_model_path_resolves_against_the_recipe_folder(tmp_path: Path) -> None:
     (tmp_path / "models" / "tiny").mkdir(parents=True)
     recipe = load_recipe(_write(tmp_path, "model: models/tiny\n"))

@@ -47,12 +47,19 @@ def _local(value: str | None, base_dir: Path) -> str | None:
     return value
 
 
-def load_recipe(path: str | Path) -> Recipe:
-    """Load a recipe YAML; errors name the file, line and field. Relative model paths resolve against its folder."""
+def load_recipe(path: str | Path, *, model: str | None = None, dataset: str | None = None, output_dir: str | None = None) -> Recipe:
+    """Load a recipe YAML; errors name the file, line and field.
+
+    ``model``, ``dataset`` and ``output_dir`` (command-line values; ``None`` keeps the file's)
+    replace the file's before validation, so a recipe may leave them out. Relative ``model`` /
+    ``rl.reward_model`` paths written in the file resolve against its folder; a command-line
+    ``model`` is taken as given (relative to the working directory).
+    """
     path = Path(path)
-    recipe = load_yaml_model(path, Recipe)
+    overrides = {"model": model, "dataset": dataset, "output_dir": output_dir}
+    recipe = load_yaml_model(path, Recipe, overrides=overrides)
     rl = recipe.rl.model_copy(update={"reward_model": _local(recipe.rl.reward_model, path.parent)})
-    return recipe.model_copy(update={"model": _local(recipe.model, path.parent), "rl": rl})
+    return recipe.model_copy(update={"model": model or _local(recipe.model, path.parent), "rl": rl})
 
 
 def resolve_recipe(recipe: Recipe, *, dataset: str) -> Recipe:
@@ -116,10 +123,11 @@ def train(
     ConfigError
         No dataset given, the version's kind does not fit the method, or nothing to resume.
     """
-    if not isinstance(recipe, Recipe):
-        recipe = load_recipe(recipe)
     updates = {k: v for k, v in {"dataset": dataset, "model": model, "output_dir": str(output) if output else None}.items() if v}
-    recipe = Recipe.model_validate({**recipe.model_dump(), **updates}) if updates else recipe
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe, **updates)
+    elif updates:
+        recipe = Recipe.model_validate({**recipe.model_dump(), **updates})
     if not recipe.dataset:
         raise ConfigError("No dataset to train on: set `dataset: name@N` in the recipe or pass --dataset name@N.")
     st = Store(store)
