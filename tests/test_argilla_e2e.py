@@ -297,8 +297,12 @@ def _run_label_stage_twice(server, store: Store, pipeline: Path, *, dataset: str
     return run_pipeline(pipeline, store_root=store.root, env=env), first
 
 
-def test_label_stage_without_api_key_names_the_variable(store, tmp_path):
-    with pytest.raises(StageError, match="needs an Argilla API key in the environment variable ARGILLA_API_KEY"):
+def test_label_stage_without_environment_names_the_url_and_how_to_pass_it(store, tmp_path):
+    with pytest.raises(
+        StageError,
+        match=r"needs an Argilla API key for http://127\.0\.0\.1:6900 \(from the default\): the runner passed no "
+        r"environment to the stages: call run_pipeline\(\.\.\., env=os\.environ\)",
+    ):
         run_pipeline(_pipeline(tmp_path), store_root=store.root, env={})
 
 

@@ -58,8 +58,8 @@ class StageContext:
         ``None`` lets stages fall back to their own config or defaults.
     env
         Environment variables the caller passes on (the CLI passes the process environment).
-        Stages that connect to services (``label``: Argilla) read credentials here, under the
-        variable names their config gives, never from ``os.environ``.
+        Stages that connect to services (``label``: Argilla) read credentials here, through
+        :class:`curate.credentials.Credentials`, never from ``os.environ``.
     """
 
     dataset: str

@@ -6,8 +6,10 @@ new and keep the answered ones: chosen is the side the majority of annotators pr
 ties, both-bad, discards and split votes are removed with that reason, and pairs still
 waiting for an answer are removed as ``awaiting_annotation`` (a later run picks them up).
 
-Credentials come from the run's environment (``StageContext.env``, which the CLI fills from
-the process environment) under the variable names the config gives, never from the YAML.
+Credentials follow :mod:`curate.credentials`: the key comes only from ``ARGILLA_API_KEY`` in
+the run's environment (``StageContext.env``, which the CLI fills from the process environment)
+and is sent only to ``ARGILLA_API_URL`` (or the local default when it is unset). A ``url``
+written here that differs from it gets no key, so the stage stops with an error naming both.
 
 .. code-block:: yaml
 
@@ -17,15 +19,17 @@ the process environment) under the variable names the config gives, never from t
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from curate.argilla.answers import parse_answers, resolve_answers
 from curate.argilla.client import connect, iter_records, usernames
 from curate.argilla.errors import NothingSubmittedError
 from curate.argilla.push import push_frame
+from curate.credentials import Credentials
 from curate.errors import StageError
 from curate.stages.base import Stage, StageConfig, StageContext, StageResult
 from curate.stages.registry import register
@@ -41,12 +45,30 @@ class LabelConfig(StageConfig):
     )
     rationale: bool = Field(True, description="Ask annotators for an optional free-text rationale.")
     seed: int = Field(0, description="Seed of the per-pair coin flip deciding which candidate is shown as A.")
-    api_url_env: str = Field("ARGILLA_API_URL", description="Environment variable holding the Argilla URL.")
-    api_key_env: str = Field("ARGILLA_API_KEY", description="Environment variable holding an owner/admin API key.")
-    default_url: str = Field(
-        "http://127.0.0.1:6900",
-        description="URL used when `api_url_env` is unset (the `curate argilla serve` default).",
+    url: str | None = Field(
+        None,
+        description="Argilla server URL; `None` uses ARGILLA_API_URL, else http://127.0.0.1:6900 (the `curate "
+        "argilla serve` default). The API key (ARGILLA_API_KEY) is sent only to ARGILLA_API_URL (or that default "
+        "when it is unset): a different URL here gets no key.",
     )
+    # Removed fields: a pipeline file must not choose which secret is sent, or where.
+    api_key_env: SkipJsonSchema[Any] = Field(None, exclude=True)
+    api_url_env: SkipJsonSchema[Any] = Field(None, exclude=True)
+    default_url: SkipJsonSchema[Any] = Field(None, exclude=True)
+
+    @field_validator("api_key_env", "api_url_env", "default_url")
+    @classmethod
+    def _removed(cls, value: Any, info: Any) -> Any:
+        raise ValueError(f"`{info.field_name}` was removed: {_REMOVED[info.field_name]}")
+
+
+_REMOVED = {
+    "api_key_env": "the API key comes only from ARGILLA_API_KEY, so that a pipeline file cannot send another "
+    "environment secret to a server (docs/argilla.md, Credentials). Delete the line and set ARGILLA_API_KEY",
+    "api_url_env": "the URL comes from `url` or ARGILLA_API_URL (docs/argilla.md, Credentials). Delete the line",
+    "default_url": "it is now `url`, which gets the API key only when it equals ARGILLA_API_URL (docs/argilla.md, "
+    "Credentials). Rename it to `url`, or delete it to use ARGILLA_API_URL",
+}
 
 
 @register
@@ -62,20 +84,10 @@ class Label(Stage):
             raise StageError(
                 f"Stage {ctx.stage_id!r} (label) needs preference rows; this pipeline reads {ctx.kind} rows."
             )
-        api_key = ctx.env.get(cfg.api_key_env)
-        if not api_key:
-            hint = (
-                "set it (run `curate argilla serve` for a local server)"
-                if ctx.env
-                else "the runner passed no environment to the stages: call run_pipeline(..., env=os.environ)"
-            )
-            raise StageError(
-                f"Stage {ctx.stage_id!r} (label) needs an Argilla API key in the environment variable "
-                f"{cfg.api_key_env}; {hint}."
-            )
-        url = ctx.env.get(cfg.api_url_env) or cfg.default_url
+        creds = _credentials(cfg, ctx)
+        url = creds.url
         dataset = cfg.dataset or ctx.dataset
-        client = connect(url, api_key)
+        client = connect(url, creds.key)
         pushed = push_frame(
             frame,
             client=client,
@@ -106,3 +118,20 @@ class Label(Stage):
             removed=pl.concat([removed, waiting], how="diagonal_relaxed"),
             stats={"argilla": argilla, "pushed": pushed.created, "answered": len(answers), "waiting": waiting.height},
         )
+
+
+def _credentials(cfg: LabelConfig, ctx: StageContext) -> Credentials:
+    """URL and key by the credentials rule; an error naming the variable and URL when there is no key."""
+    creds = Credentials.resolve("argilla", url_from_file=cfg.url, env=ctx.env)
+    if creds.note is not None:
+        raise StageError(f"Stage {ctx.stage_id!r} (label) has no API key for Argilla at {creds.url}: {creds.note}")
+    if creds.key is None:
+        hint = (
+            "set ARGILLA_API_KEY (`curate argilla serve` starts a local server and says how)"
+            if ctx.env
+            else "the runner passed no environment to the stages: call run_pipeline(..., env=os.environ)"
+        )
+        raise StageError(
+            f"Stage {ctx.stage_id!r} (label) needs an Argilla API key for {creds.url} (from {creds.url_from}): {hint}."
+        )
+    return creds
