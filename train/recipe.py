@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from curate.evaluate.config import EvaluateConfig
 
@@ -96,6 +96,12 @@ class TrainingSettings(_Section):
     )
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
+    optim: str | None = Field(
+        None,
+        description="Optimizer, by its transformers name (`TrainingArguments.optim`): e.g. `adamw_torch`, `adamw_8bit`, "
+        "`sgd`, or for QLoRA on a CUDA GPU `paged_adamw_8bit` / `paged_adamw_32bit` (bitsandbytes pages the optimizer "
+        "state to CPU memory under memory spikes). `None` is transformers' default (`adamw_torch_fused`).",
+    )
     # -- data
     max_length: int = Field(1024, ge=8, description="Tokens per example (per packed row with `packing`); longer rows are truncated.")
     packing: bool = Field(False, description="Pack several examples into one row (sft / pretrain); padding-free BFD packing.")
@@ -129,6 +135,18 @@ class TrainingSettings(_Section):
     activation_checkpointing: bool | None = Field(
         None, description="Recompute activations in backward to save memory; `None`: on for GPU, off on CPU (it only slows CPU runs)."
     )
+
+    @field_validator("optim")
+    @classmethod
+    def _known_optimizer(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from transformers.training_args import OptimizerNames  # imported only when a recipe names an optimizer
+
+        known = [o.value for o in OptimizerNames]
+        if value not in known:
+            raise ValueError(f"unknown optimizer {value!r}; transformers knows {', '.join(known)}")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainingSettings:
@@ -209,6 +227,8 @@ class Recipe(BaseModel):
             )
         if self.method in ONLINE_METHODS and self.adapter in ("prefix", "prompt", "adalora", "head"):
             raise ValueError(f"method {self.method!r} supports adapters full, lora, qlora, dora and ia3, not {self.adapter!r}")
+        if self.adapter == "head" and self.training.optim is not None:
+            raise ValueError("adapter `head` trains with its own AdamW; remove training.optim")
         if self.method == "reward" and self.adapter in ("prefix", "prompt"):
             raise ValueError("method `reward` scores with a classification head; use adapter full, lora, qlora, dora or ia3")
         if self.method in ONLINE_METHODS and not self.rl.reward_model:

@@ -16,7 +16,7 @@ from curate.store import Store
 from curate.yamlfile import load_yaml_model
 
 from .data import prepare_data
-from .defaults import default_beta, default_learning_rate, detect_device
+from .defaults import check_optimizer, default_beta, default_learning_rate, detect_device
 from .recipe import ONLINE_METHODS, Recipe
 from .registry import find_resumable, new_run_dir, package_versions, read_manifest, recipe_hash, update_manifest
 
@@ -134,6 +134,8 @@ def train(
     name, version = st.resolve(recipe.dataset)
     ref, kind = f"{name}@{version}", st.kind(f"{name}@{version}")
     resolved = resolve_recipe(recipe, dataset=ref)
+    device = detect_device(resolved)
+    check_optimizer(resolved, device)
     digest = recipe_hash(resolved)
     method = "head" if resolved.adapter == "head" else resolved.method
     data = prepare_data(st.load(ref), method=method, kind=kind, ref=ref)  # fails before any model loads
@@ -146,7 +148,6 @@ def train(
         raise ConfigError("PPO (trl.experimental.ppo) cannot resume from a checkpoint; start a new run instead.")
     run_dir = run_dir or new_run_dir(root, recipe=resolved, digest=digest)
     (run_dir / "recipe.yaml").write_text(yaml.safe_dump(resolved.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
-    device = detect_device(resolved)
     from .models import model_fingerprint
 
     update_manifest(
