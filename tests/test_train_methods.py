@@ -171,3 +171,28 @@ def test_online_rl_trains_the_policy_against_a_reward_run(
     trained, tokenizer = load_trained(result.path, merge=True)
     base = AutoModelForCausalLM.from_pretrained(tiny_lm, dtype=torch.float32)
     assert not torch.allclose(_logits(trained, tokenizer), _logits(base, tokenizer))  # the policy moved
+
+
+def test_recipe_optimizer_reaches_the_trainer(tiny_lm: Path, train_store: Path, tmp_path: Path) -> None:
+    class Optimizer(TrainerCallback):
+        seen: tuple[str, Any] = ("", None)
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, optimizer: Any = None, **kw: Any) -> None:
+            self.seen = (args.optim, getattr(optimizer, "optimizer", optimizer))  # accelerate wraps the optimizer
+
+    seen = Optimizer()
+    recipe = _recipe(tiny_lm, tmp_path, "sft", "lora", "support@0", max_steps=2, optim="sgd")
+    result = train(recipe, store=train_store, callbacks=[seen])
+    assert seen.seen[0] == "sgd" and type(seen.seen[1]) is torch.optim.SGD
+    assert result.metrics["global_step"] == 2
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="paged optimizers run on a CUDA GPU")
+def test_paged_optimizer_on_cpu_fails_before_any_model_loads(train_store: Path, tmp_path: Path) -> None:
+    from curate.errors import ConfigError
+
+    recipe = _recipe(tmp_path / "no-such-model", tmp_path, "sft", "qlora", "support@0", optim="paged_adamw_8bit")
+    message = r"optim paged_adamw_8bit needs a CUDA GPU \(bitsandbytes paged optimizers\); on CPU use adamw_torch"
+    with pytest.raises(ConfigError, match=message):
+        train(recipe, store=train_store)
+    assert not (tmp_path / "runs").exists()

@@ -132,3 +132,12 @@ def test_registry_lists_runs_newest_first_and_records_evaluations(tmp_path: Path
     assert show_run("run-0", root=tmp_path)["evaluation"] == {"support@3": {"dataset": "support@3", "accuracy": 0.5}}
     with pytest.raises(ConfigError.__mro__[1], match="No run 'nope'"):
         show_run("nope", root=tmp_path)
+
+
+def test_unknown_optimizer_fails_at_load_and_names_the_known_ones(tmp_path: Path) -> None:
+    path = _write(tmp_path, "model: m\ntraining:\n  optim: paged_adam_8bit\n")
+    with pytest.raises(ConfigError, match=r"line 3, training.optim: unknown optimizer 'paged_adam_8bit'; .*paged_adamw_8bit"):
+        load_recipe(path)
+    assert Recipe(model="m", training={"optim": "paged_adamw_32bit"}).training.optim == "paged_adamw_32bit"
+    with pytest.raises(ValueError, match="adapter `head` trains with its own AdamW; remove training.optim"):
+        Recipe(model="m", adapter="head", training={"optim": "sgd"})

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from curate.errors import ConfigError
+
 from .recipe import Recipe
 
-__all__ = ["Device", "default_beta", "default_learning_rate", "detect_device"]
+__all__ = ["Device", "check_optimizer", "default_beta", "default_learning_rate", "detect_device"]
 
 _FULL_LR = {"sft": 2e-5, "pretrain": 2e-5, "reward": 1e-5, "dpo": 5e-7, "kto": 5e-7, "ppo": 1e-5, "grpo": 1e-6, "rloo": 1e-6}
 _ADAPTER_LR = {"sft": 2e-4, "pretrain": 2e-4, "reward": 1e-4, "dpo": 5e-6, "kto": 5e-6, "ppo": 1e-5, "grpo": 1e-5, "rloo": 1e-5}
@@ -71,3 +73,18 @@ def detect_device(recipe: Recipe) -> Device:
         bf16=t.bf16 if t.bf16 is not None else bf16_ok,
         activation_checkpointing=t.activation_checkpointing if t.activation_checkpointing is not None else kind == "cuda",
     )
+
+
+def check_optimizer(recipe: Recipe, device: Device) -> None:
+    """Refuse a paged optimizer off CUDA, before any data or model loads.
+
+    bitsandbytes pages optimizer state through CUDA unified memory; elsewhere (0.50) it falls
+    back to unpaged state with a warning, so a recipe that asked for paging would silently
+    train without it.
+    """
+    optim = recipe.training.optim
+    if optim and optim.startswith("paged_") and device.kind != "cuda":
+        raise ConfigError(
+            f"optim {optim} needs a CUDA GPU (bitsandbytes paged optimizers); on {device.kind.upper()} use adamw_torch "
+            "(set training.optim in the recipe)."
+        )

@@ -51,6 +51,7 @@ def shared_args(recipe: Recipe, *, device: Device, run_dir: Path, has_validation
         "lr_scheduler_type": t.scheduler,
         "weight_decay": t.weight_decay,
         "max_grad_norm": t.max_grad_norm,
+        **({"optim": t.optim} if t.optim else {}),  # None keeps transformers' default
         "logging_steps": t.logging_steps,
         "eval_strategy": eval_strategy,
         "eval_steps": t.eval_steps,
