@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from curate.argilla._private import open_private, private_dir
 from curate.argilla._process import Stop, raise_on, terminate, tie_to_parent
 from curate.argilla.errors import ArgillaError
 
@@ -201,7 +202,8 @@ def start_server(
     port, host
         Where it listens; ``host`` defaults to loopback only.
     data_dir
-        Holds the SQLite database, the server's temp files and ``server-<port>.json`` / ``.log``.
+        Holds the SQLite database, the server's temp files and ``server-<port>.json`` / ``.log``;
+        created 0700, and every file the server writes there is 0600 (the database holds the key).
     venv
         The server's own virtualenv (created by :func:`ensure_server_env` when missing).
     username, password, api_key, workspace
@@ -232,8 +234,7 @@ def start_server(
             f"--port {port}` if curate started it) or pick another port with --port."
         )
     python = ensure_server_env(venv)
-    data_dir = Path(data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = private_dir(Path(data_dir).resolve())  # its database holds the owner's key
     if len(password) < 8:
         raise ArgillaError("The owner password must have at least 8 characters (Argilla's rule).")
     log_file = data_dir / f"server-{port}.log"
@@ -248,7 +249,7 @@ def start_server(
         "workspace": workspace,
         "log_level": log_level,
     }
-    out = open(log_file, "w") if detach else None  # noqa: SIM115 - handed to the child
+    out = open_private(log_file) if detach else None  # handed to the child
     process = subprocess.Popen(
         [str(python), str(LAUNCHER)],
         stdin=subprocess.PIPE,

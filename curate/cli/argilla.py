@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import shlex
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from curate.argilla._private import OwnerSecretFiles, keep_owner_secrets
 from curate.argilla.server import DEFAULT_DATA_DIR, DEFAULT_VENV, start_server, stop_server
+from curate.credentials import flag_warning
 
 app = typer.Typer(help="Run a local Argilla server for labeling.", no_args_is_help=True)
 console = Console()
+errors = Console(stderr=True)
 
 
 @app.command()
@@ -26,11 +31,11 @@ def serve(
     workspace: Annotated[str, typer.Option(help="Workspace created for the owner.")] = "argilla",
     api_key: Annotated[
         str | None,
-        typer.Option(envvar="ARGILLA_API_KEY", help="Owner API key (env ARGILLA_API_KEY); generated if unset."),
+        typer.Option(help="Owner API key; prefer ARGILLA_API_KEY (a flag shows in `ps`). Generated if neither is set."),
     ] = None,
     password: Annotated[
         str | None,
-        typer.Option(envvar="ARGILLA_PASSWORD", help="Owner password for the web UI (env ARGILLA_PASSWORD)."),
+        typer.Option(help="Owner password for the web UI; prefer ARGILLA_PASSWORD (a flag shows in `ps`)."),
     ] = None,
 ) -> None:
     """Start (or --stop) the real argilla-server 2.8 with its web UI on 127.0.0.1."""
@@ -38,33 +43,36 @@ def serve(
         stopped = stop_server(port=port, data_dir=data_dir)
         console.print(f"stopped the server on port {port}" if stopped else f"no curate Argilla server on port {port}")
         return
-    given = api_key is not None
-    api_key = api_key or secrets.token_urlsafe(24)
-    password = password or secrets.token_urlsafe(12)
+    flags = (("--api-key", api_key, "ARGILLA_API_KEY"), ("--password", password, "ARGILLA_PASSWORD"))
+    for flag, value, variable in flags:
+        if value:
+            errors.print(f"[yellow]warning:[/] {flag_warning(flag, variable)}", highlight=False)
+    given_key = api_key or os.environ.get("ARGILLA_API_KEY") or None
+    given_password = password or os.environ.get("ARGILLA_PASSWORD") or None
+    reset = bool(given_key or given_password)
+    key, pw = given_key or secrets.token_urlsafe(24), given_password or secrets.token_urlsafe(12)
     handle = start_server(
         port=port,
         data_dir=data_dir,
         venv=venv,
         username=username,
-        password=password,
-        api_key=api_key,
+        password=pw,
+        api_key=key,
         workspace=workspace,
-        reset_credentials=given,
+        reset_credentials=reset,
         detach=detach,
+    )
+    kept = keep_owner_secrets(
+        handle.data_dir,
+        applied=handle.owner_created or reset,
+        generated_key=None if given_key else key,
+        generated_password=None if given_password else pw,
     )
     console.print(
         f"[green]Argilla[/] is up at {handle.url} (owner {username!r}, workspace {workspace!r}, data {data_dir})"
     )
-    if handle.owner_created or given:
-        console.print(f"  export ARGILLA_API_URL={handle.url}\n  export ARGILLA_API_KEY={api_key}")
-        console.print(f"  web UI sign-in: {username} / {password}")
-        if not given:
-            console.print("  (generated now and shown once: keep them)")
-    else:
-        console.print(
-            "  the owner already exists: use the API key printed when it was created, "
-            "or set ARGILLA_API_KEY (and ARGILLA_PASSWORD) to reset it"
-        )
+    how = _how_to_connect(handle.url, username, kept, key_given=bool(given_key), pw_given=bool(given_password))
+    console.print(how, markup=False, highlight=False, soft_wrap=True)
     if detach:
         console.print(
             f"  running in the background (pid {handle.pid}, log {handle.log_file}); "
@@ -72,3 +80,21 @@ def serve(
         )
         return
     handle.wait()
+
+
+def _how_to_connect(url: str, username: str, kept: OwnerSecretFiles, *, key_given: bool, pw_given: bool) -> str:
+    """How to point clients at the server, naming the variables and where secrets are, never the secrets."""
+    if key_given:
+        key = "  export ARGILLA_API_KEY=<your key>      # the key you set; not shown"
+    elif kept.key_file:
+        path = shlex.quote(str(kept.key_file))
+        key = f'  export ARGILLA_API_KEY="$(cat {path})"      # generated; kept only in that file (mode 0600)'
+    else:
+        key = "  export ARGILLA_API_KEY=<the owner's key>  # the owner already exists; set ARGILLA_API_KEY to reset it"
+    if pw_given:
+        sign_in = "the password you set"
+    elif kept.password_file:
+        sign_in = f"the password in {kept.password_file}"
+    else:
+        sign_in = "the password set when the owner was created (set ARGILLA_PASSWORD to reset it)"
+    return f"  export ARGILLA_API_URL={url}\n{key}\n  web UI sign-in: {username} / {sign_in}"

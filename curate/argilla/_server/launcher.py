@@ -2,7 +2,8 @@
 
 Run by the argilla-server virtualenv's python as a script (``python launcher.py``), never
 imported by curate: argilla-server pins pydantic 2.9 / fastapi 0.115, curate does not.
-It reads one JSON object from stdin (so secrets never appear in ``ps`` or in files)::
+It reads one JSON object from stdin (so secrets never appear in ``ps``, in its environment or
+in files other than the database, which it creates 0600 under a 0077 umask)::
 
     {"host": "127.0.0.1", "port": 6900, "home": "/path/data", "username": "argilla",
      "password": "...", "api_key": "...", "reset": true, "workspace": "argilla",
@@ -148,9 +149,10 @@ async def _ensure_owner(cfg: dict) -> bool:
 
 
 def main() -> None:
+    os.umask(0o077)  # the database holds the owner's API key: every file here is the owner's only
     cfg = json.loads(sys.stdin.readline())
     home = Path(cfg["home"]).resolve()
-    home.mkdir(parents=True, exist_ok=True)
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
     cfg["home"] = str(home)
     _private_tempdir(home)
     _environment(cfg)
@@ -159,6 +161,9 @@ def main() -> None:
     import sqlscan  # noqa: F401  (registers the engine before the app starts)
 
     _migrate()
+    database = home / "argilla.db"
+    if database.is_file():
+        database.chmod(0o600)  # created 0644 by curate before the umask above
     created = asyncio.run(_ensure_owner(cfg))
     _patch_jobs_and_webhooks()
 
