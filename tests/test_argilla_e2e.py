@@ -12,6 +12,7 @@ import json
 import secrets
 import shutil
 import socket
+import stat
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -47,8 +48,9 @@ def _free_port() -> int:
 def server(tmp_path_factory):
     """A running local Argilla: url, owner API key; stopped after the module."""
     creds = {"api_key": secrets.token_urlsafe(16), "password": secrets.token_urlsafe(12)}
-    handle = start_server(port=_free_port(), data_dir=tmp_path_factory.mktemp("argilla"), detach=True, **creds)
-    yield {"url": handle.url, "api_key": creds["api_key"], "port": handle.port, "handle": handle}
+    data_dir = tmp_path_factory.mktemp("argilla") / "data"  # start_server creates it
+    handle = start_server(port=_free_port(), data_dir=data_dir, detach=True, **creds)
+    yield {"url": handle.url, "api_key": creds["api_key"], "port": handle.port, "handle": handle, "data_dir": data_dir}
     assert handle.stop()
 
 
@@ -118,6 +120,28 @@ def test_serve_refuses_a_taken_port(server, tmp_path):
         ArgillaError, match=f"Port {server['port']} on 127.0.0.1 is already in use by an Argilla 2.8.0 server"
     ):
         start_server(port=server["port"], data_dir=tmp_path, api_key="k" * 12, password="p" * 12)
+
+
+def test_server_files_are_readable_by_their_owner_only(server):
+    """The database holds the owner's API key in plain text."""
+    data = server["data_dir"]
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (data, data / "argilla.db", server["handle"].log_file)}
+    assert modes == {"data": 0o700, "argilla.db": 0o600, f"server-{server['port']}.log": 0o600}
+
+
+def test_serve_api_key_flag_warns_that_process_lists_show_it(server, tmp_path):
+    from typer.testing import CliRunner
+
+    from curate.cli import app
+
+    args = ["argilla", "serve", "--port", str(server["port"]), "--data-dir", str(tmp_path)]
+    result = CliRunner().invoke(app, [*args, "--api-key", "flag-key-1234", "--password", "flag-pw-5678"])
+
+    assert isinstance(result.exception, ArgillaError) and "already in use" in str(result.exception)  # port taken
+    output = " ".join(result.output.split())
+    assert "--api-key is visible to other users in process lists (ps); prefer setting ARGILLA_API_KEY" in output
+    assert "--password is visible to other users in process lists (ps); prefer setting ARGILLA_PASSWORD" in output
+    assert "flag-key-1234" not in output and "flag-pw-5678" not in output
 
 
 def _submit_in_browser(url: str, dataset_id: str, username: str, password: str, submitted: Callable[[], bool]) -> None:
@@ -390,3 +414,18 @@ def test_label_push_command_reads_url_and_key_from_the_environment(server, store
     result = CliRunner().invoke(app, args, env=env)
     assert result.exit_code == 0, result.output
     assert "10 new records, 0 already there" in " ".join(result.output.split())
+
+
+def test_label_push_api_key_flag_works_and_warns_that_process_lists_show_it(server, store):
+    from typer.testing import CliRunner
+
+    from curate.cli import app
+
+    args = ["label", "push", "prefs@0", "--store", str(store.root), "--dataset-name", "from-flag"]
+    result = CliRunner().invoke(app, [*args, "--api-url", server["url"], "--api-key", server["api_key"]], env={})
+
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "10 new records, 0 already there" in output
+    assert "--api-key is visible to other users in process lists (ps); prefer setting ARGILLA_API_KEY" in output
+    assert server["api_key"] not in output

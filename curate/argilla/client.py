@@ -32,7 +32,7 @@ def _sdk() -> Any:
     return argilla
 
 
-def connect(api_url: str, api_key: str, *, timeout: int = 60) -> rg.Argilla:
+def connect(api_url: str, api_key: str | None, *, timeout: int = 60) -> rg.Argilla:
     """An SDK client for ``api_url``, after checking that a server answers and accepts the key.
 
     Parameters
@@ -40,7 +40,9 @@ def connect(api_url: str, api_key: str, *, timeout: int = 60) -> rg.Argilla:
     api_url
         Base URL of an Argilla 2.x server, e.g. ``http://127.0.0.1:6900``.
     api_key
-        An owner's or admin's API key (annotators cannot create datasets or read all answers).
+        An owner's or admin's API key (annotators cannot create datasets or read all answers);
+        ``None`` fails with an error naming ``api_url`` and ``ARGILLA_API_KEY``. Callers pick it by
+        :mod:`curate.credentials`, so it only ever goes to the URL configured beside it.
     timeout
         Seconds per HTTP request.
 
@@ -51,7 +53,7 @@ def connect(api_url: str, api_key: str, *, timeout: int = 60) -> rg.Argilla:
     """
     rg = _sdk()
     if not api_key:
-        raise ArgillaError("No Argilla API key: set ARGILLA_API_KEY (or pass --api-key).")
+        raise ArgillaError(f"No Argilla API key for {api_url}: set ARGILLA_API_KEY.")
     if health(api_url, timeout=min(5.0, timeout)) is None:
         raise ArgillaError(
             f"No Argilla server answers at {api_url}. Start one with `curate argilla serve`, "

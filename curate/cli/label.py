@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Literal
 
 import typer
@@ -10,21 +11,26 @@ from rich.console import Console
 from curate.argilla.pull import pull as pull_answers
 from curate.argilla.push import push as push_pairs
 from curate.cli.options import DEFAULT_STORE, StoreOption
+from curate.credentials import Credentials, flag_warning
 from curate.store import Store
 
 app = typer.Typer(help="Label preference pairs in Argilla.", no_args_is_help=True)
 console = Console()
 
-ApiUrl = Annotated[str, typer.Option(envvar="ARGILLA_API_URL", help="Argilla server (env ARGILLA_API_URL).")]
-ApiKey = Annotated[str, typer.Option(envvar="ARGILLA_API_KEY", help="Owner/admin API key (env ARGILLA_API_KEY).")]
+ApiUrl = Annotated[
+    str | None, typer.Option(help="Argilla server; default: ARGILLA_API_URL, else http://127.0.0.1:6900.")
+]
+ApiKey = Annotated[
+    str | None, typer.Option(help="Owner/admin API key; prefer ARGILLA_API_KEY (a flag shows in `ps`).")
+]
 Workspace = Annotated[str, typer.Option(help="Argilla workspace.")]
 
 
 @app.command()
 def push(
     ref: Annotated[str, typer.Argument(help="Preference dataset NAME or NAME@VERSION.")],
-    api_key: ApiKey,
-    api_url: ApiUrl = "http://127.0.0.1:6900",
+    api_key: ApiKey = None,
+    api_url: ApiUrl = None,
     workspace: Workspace = "argilla",
     dataset_name: Annotated[str | None, typer.Option(help="Argilla dataset; default: NAME.")] = None,
     question: Annotated[
@@ -33,11 +39,12 @@ def push(
     store: StoreOption = DEFAULT_STORE,
 ) -> None:
     """Create (or reuse) an Argilla dataset and add the version's pairs that are not there yet."""
+    creds = _credentials(api_url, api_key)
     r = push_pairs(
         Store(store),
         ref,
-        api_url=api_url,
-        api_key=api_key,
+        api_url=creds.url,
+        api_key=creds.key,
         workspace=workspace,
         dataset=dataset_name,
         question=question,
@@ -51,15 +58,23 @@ def push(
 def pull(
     dataset: Annotated[str, typer.Argument(help="Argilla dataset name.")],
     into: Annotated[str, typer.Option(help="Preference dataset to write a new version of.")],
-    api_key: ApiKey,
-    api_url: ApiUrl = "http://127.0.0.1:6900",
+    api_key: ApiKey = None,
+    api_url: ApiUrl = None,
     workspace: Workspace = "argilla",
     store: StoreOption = DEFAULT_STORE,
 ) -> None:
     """Turn submitted answers into a new preference version (majority vote; ties etc. removed)."""
-    r = pull_answers(Store(store), dataset, into=into, api_url=api_url, api_key=api_key, workspace=workspace)
+    creds = _credentials(api_url, api_key)
+    r = pull_answers(Store(store), dataset, into=into, api_url=creds.url, api_key=creds.key, workspace=workspace)
     reasons = ", ".join(f"{k} {v}" for k, v in r.removed_by_reason.items()) or "none"
     console.print(
         f"[green]committed[/] {r.dataset}@{r.version}: {r.kept} pairs kept, removed: {reasons}; "
         f"{r.answered} records answered, {r.pending} still pending"
     )
+
+
+def _credentials(api_url: str | None, api_key: str | None) -> Credentials:
+    if api_key:
+        warning = flag_warning("--api-key", "ARGILLA_API_KEY")
+        Console(stderr=True).print(f"[yellow]warning:[/] {warning}", highlight=False)
+    return Credentials.resolve("argilla", url_from_cli=api_url, key_from_cli=api_key, env=os.environ)
