@@ -30,6 +30,7 @@ __all__ = [
     "Adapter",
     "LoraSettings",
     "Method",
+    "MixSource",
     "QuantSettings",
     "Recipe",
     "RLSettings",
@@ -185,6 +186,13 @@ class RLSettings(_Section):
     temperature: float = Field(0.7, gt=0.0, description="ppo / grpo / rloo: sampling temperature.")
 
 
+class MixSource(_Section):
+    """Another dataset version mixed into the train split (recipe `mix:`)."""
+
+    dataset: str = Field(description="Dataset version `name@N` (or `name` for the latest); only its `train` split is used.")
+    weight: float = Field(gt=0.0, lt=1.0, description="Fraction of the mixed train split drawn from this version.")
+
+
 class Recipe(BaseModel):
     """One training run: base model, dataset version, method, adapter and hyper-parameters."""
 
@@ -197,6 +205,18 @@ class Recipe(BaseModel):
         None,
         description="Dataset version `name@N` (or `name` for the latest). `None` inside a pipeline's `train:` "
         "block means the version the pipeline just wrote; on the command line pass --dataset.",
+    )
+    mix: list[MixSource] = Field(
+        [],
+        description="Other versions of the same record kind mixed into the train split (against forgetting), e.g. "
+        "`[{dataset: general@1, weight: 0.15}]`. `dataset` makes up the rest (1 - the weights) and alone gives the "
+        "validation split. Empty: train on `dataset` alone. The sampling rule is in docs/training.md.",
+    )
+    mix_size: int | None = Field(
+        None,
+        ge=1,
+        description="Rows of the mixed train split. `None`: every `dataset` train row once, and each `mix` version "
+        "adds rows so that its weight is its fraction of the total.",
     )
     method: Method = Field("sft", description="Training objective.")
     adapter: Adapter = Field(
@@ -235,4 +255,12 @@ class Recipe(BaseModel):
             raise ValueError(f"method {self.method!r} needs rl.reward_model (a reward run folder or classifier checkpoint)")
         if self.training.packing and self.method not in ("sft", "pretrain"):
             raise ValueError(f"training.packing applies to sft and pretrain, not {self.method!r}")
+        if self.mix_size is not None and not self.mix:
+            raise ValueError("mix_size sets the size of a mixed train split; add `mix:` versions or remove mix_size")
+        if self.mix and sum(m.weight for m in self.mix) >= 1.0:
+            total, parts = sum(m.weight for m in self.mix), " + ".join(f"{m.weight:g}" for m in self.mix)
+            raise ValueError(f"mix weights add up to {total:g} ({parts}); `dataset` needs the rest, so keep their sum below 1")
+        names = [m.dataset for m in self.mix]
+        if len(set(names)) < len(names):
+            raise ValueError(f"mix lists a version twice ({', '.join(sorted({n for n in names if names.count(n) > 1}))})")
         return self

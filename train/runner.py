@@ -17,7 +17,8 @@ from curate.yamlfile import load_yaml_model
 
 from .data import prepare_data
 from .defaults import check_optimizer, default_beta, default_learning_rate, detect_device
-from .recipe import ONLINE_METHODS, Recipe
+from .mix import mix_train, pin_mix
+from .recipe import ONLINE_METHODS, MixSource, Recipe
 from .registry import find_resumable, new_run_dir, package_versions, read_manifest, recipe_hash, update_manifest
 
 __all__ = ["TrainResult", "load_recipe", "resolve_recipe", "train"]
@@ -62,11 +63,12 @@ def load_recipe(path: str | Path, *, model: str | None = None, dataset: str | No
     return recipe.model_copy(update={"model": model or _local(recipe.model, path.parent), "rl": rl})
 
 
-def resolve_recipe(recipe: Recipe, *, dataset: str) -> Recipe:
-    """The recipe as it runs: dataset pinned to ``name@N``, learning rate and beta filled in."""
+def resolve_recipe(recipe: Recipe, *, dataset: str, mix: list[MixSource] | None = None) -> Recipe:
+    """The recipe as it runs: dataset (and ``mix``, when given) pinned to ``name@N``, learning rate and beta filled in."""
     training = recipe.training.model_copy(update={"learning_rate": default_learning_rate(recipe)})
     rl = recipe.rl.model_copy(update={"beta": default_beta(recipe)})
-    return Recipe.model_validate({**recipe.model_dump(), "dataset": dataset, "training": training.model_dump(), "rl": rl.model_dump()})
+    pinned = {"mix": [m.model_dump() for m in mix]} if mix is not None else {}
+    return Recipe.model_validate({**recipe.model_dump(), "dataset": dataset, "training": training.model_dump(), "rl": rl.model_dump(), **pinned})
 
 
 def _metrics(history: list[dict[str, Any]], state: Any, runtime: float) -> dict[str, Any]:
@@ -133,12 +135,17 @@ def train(
     st = Store(store)
     name, version = st.resolve(recipe.dataset)
     ref, kind = f"{name}@{version}", st.kind(f"{name}@{version}")
-    resolved = resolve_recipe(recipe, dataset=ref)
+    resolved = resolve_recipe(recipe, dataset=ref, mix=pin_mix(st, recipe.mix))
     device = detect_device(resolved)
     check_optimizer(resolved, device)
     digest = recipe_hash(resolved)
     method = "head" if resolved.adapter == "head" else resolved.method
     data = prepare_data(st.load(ref), method=method, kind=kind, ref=ref)  # fails before any model loads
+    mix = None
+    if resolved.mix:
+        requested = [recipe.dataset, *(m.dataset for m in recipe.mix)]
+        data, mix = mix_train(data, store=st, ref=ref, kind=kind, method=method, mix=resolved.mix, requested=requested,
+                              size=resolved.mix_size, seed=resolved.seed)  # fmt: skip
 
     root = Path(resolved.output_dir)
     run_dir = find_resumable(root, digest=digest) if resume else None
@@ -161,6 +168,7 @@ def train(
         dataset={"ref": ref, "name": name, "version": version, "kind": kind, "requested": recipe.dataset,
                  "store": str(st.root.resolve()), "rows": {"train": len(data.train),
                  "validation": len(data.validation) if data.validation is not None else 0}},  # fmt: skip
+        mix=mix,
         recipe="recipe.yaml",
         recipe_hash=digest,
         versions=package_versions(),
