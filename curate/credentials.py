@@ -133,10 +133,12 @@ class Credentials:
             (env_url, spec.url_var) if env_url else
             (spec.default_url, "the default")
         )  # fmt: skip
-        url, url_from = (url_from_file, "the pipeline file") if url_from_file and not url_from_cli else (trusted, trusted_from)
+        from_file = url_from_file and not url_from_cli
+        url, url_from = (url_from_file, "the pipeline file") if from_file else (trusted, trusted_from)
         if url is None:
             raise ConfigError(
-                f"No {spec.title} URL: set {spec.url_var}, pass one on the command line, or write one in the pipeline file."
+                f"No {spec.title} URL: set {spec.url_var}, pass one on the command line, "
+                "or write one in the pipeline file."
             )
         key = key_from_cli or env.get(spec.key_var) or None
         if key is None or (trusted is not None and same_url(url, trusted)):
