@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from decimal import Decimal
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
@@ -32,6 +33,7 @@ import xxhash
 __all__ = [
     "KINDS",
     "MESSAGES",
+    "RAW_LIMIT",
     "ROLES",
     "SCHEMAS",
     "STORE_COLUMNS",
@@ -41,6 +43,7 @@ __all__ = [
     "empty_frame",
     "normalise_text",
     "record_id",
+    "scalar_text",
     "text_of",
     "validate_record",
 ]
@@ -117,16 +120,85 @@ def record_id(kind: str, record: Mapping[str, Any]) -> str:
     return h.hexdigest()
 
 
-def _message_problem(column: str, messages: Any) -> str | None:
-    if not isinstance(messages, list) or not messages:
-        return f"empty_{column}"
+# A removed row's ``detail`` keeps the raw value it was removed for, up to this many characters.
+RAW_LIMIT = 2000
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_TEXT_COLUMNS = ("label", "feedback", "model", "ts")
+
+
+def scalar_text(value: Any) -> str | None:
+    """A scalar as text: strings as they are, booleans ``true``/``false``, numbers as Python writes
+    them (``7``, ``2.5``); ``None`` for ``None`` and for lists, dicts and other values."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | Decimal):
+        return str(value)
+    return None
+
+
+def _json_text(value: Any) -> str:
+    """JSON text of any value; a lone surrogate is written as its ``\\uXXXX`` escape (still lossless)."""
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _detail(field: str, problem: str, raw: Any = ...) -> str:
+    """A removal detail: the field, what is wrong, and the raw value (JSON text, maybe truncated)."""
+    out: dict[str, Any] = {"field": field, "problem": problem}
+    if raw is not ...:
+        text = _json_text(raw)
+        out["raw"] = text[:RAW_LIMIT]
+        if len(text) > RAW_LIMIT:
+            out["raw_truncated"] = f"first {RAW_LIMIT:,} of {len(text):,} characters"
+    return json.dumps(out, ensure_ascii=False)
+
+
+def _what(value: Any) -> str:
+    """What a value is, in JSON's words: ``a string``, ``a number``, ``an object``..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float | Decimal):
+        return "a number"
+    for kind, name in ((str, "a string"), (list, "a list"), (Mapping, "an object")):
+        if isinstance(value, kind):
+            return name
+    return f"a {type(value).__name__}"
+
+
+def _lone_surrogate(value: Any, where: str) -> tuple[str, str] | None:
+    """``(path, string)`` of the first string under ``value`` holding a lone UTF-16 surrogate."""
+    if isinstance(value, str):
+        return (where, value) if not value.isascii() and _SURROGATE.search(value) else None
+    items = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _lone_surrogate(key, f"{where} key") or _lone_surrogate(
+            item, f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}"
+        )
+        if found:
+            return found
+    return None
+
+
+def _message_problem(column: str, messages: Any) -> tuple[str, str] | None:
+    if messages is None or messages == []:
+        return f"empty_{column}", _detail(column, f"{column} has no messages")
+    if not isinstance(messages, list):
+        problem = f"{column} is {_what(messages)}, not a list of messages"
+        return f"malformed_{column}", _detail(column, problem, messages)
     for i, message in enumerate(messages):
+        where = f"{column}[{i}]"
         if not isinstance(message, Mapping):
-            return f"malformed_message:{column}[{i}] is not an object"
+            return "malformed_message", _detail(where, f"{where} is {_what(message)}, not an object", message)
         if message.get("role") not in ROLES:
-            return f"unknown_role:{column}[{i}].role={message.get('role')!r}"
+            problem = f"{where}.role {message.get('role')!r} is not one of {', '.join(ROLES)}"
+            return "unknown_role", _detail(f"{where}.role", problem, message.get("role"))
         if not isinstance(message.get("content"), str):
-            return f"malformed_message:{column}[{i}].content is not text"
+            problem = f"{where}.content is {_what(message.get('content'))}, not text"
+            return "malformed_message", _detail(f"{where}.content", problem, message.get("content"))
     return None
 
 
@@ -136,23 +208,36 @@ def validate_record(kind: str, record: Mapping[str, Any]) -> tuple[str, str] | N
     Returns
     -------
     ``None`` when the record is valid, else ``(reason, detail)``: a stable snake_case reason
-    (``empty_messages``, ``unknown_role``, ``malformed_message``, ``no_assistant_turn``,
-    ``no_user_turn``, ``empty_chosen`` ...) and a sentence naming the offending field.
+    (``invalid_unicode``, ``empty_messages``, ``malformed_messages``, ``malformed_message``,
+    ``unknown_role``, ``malformed_label``, ``no_assistant_turn``, ``no_user_turn``,
+    ``empty_chosen`` ...) and a JSON detail ``{"field", "problem", "raw"?}``. ``raw`` is the
+    offending value as JSON text (cut at :data:`RAW_LIMIT` characters, with ``raw_truncated``
+    saying so) wherever the stored columns cannot hold it as given.
     """
+    for name in SCHEMAS[kind]:
+        found = _lone_surrogate(record.get(name), name) if name != "id" else None
+        if found:
+            where, text = found
+            problem = f"{where} holds a lone UTF-16 surrogate, which is not valid Unicode text"
+            return "invalid_unicode", _detail(where, problem, text)
     for column in conversation_columns(kind):
         problem = _message_problem(column, record.get(column))
         if problem:
-            reason, _, where = problem.partition(":")
-            return reason, where or f"{column} has no messages"
+            return problem
+    for name in _TEXT_COLUMNS:
+        value = record.get(name)
+        if name in SCHEMAS[kind] and value is not None and scalar_text(value) is None:
+            problem = f"{name} is {_what(value)}, not text or a number"
+            return f"malformed_{name}", _detail(name, problem, value)
     if kind == "sft":
         roles = [m["role"] for m in record["messages"]]
         if "assistant" not in roles:
-            return "no_assistant_turn", "messages has no assistant turn to learn from"
+            return "no_assistant_turn", _detail("messages", "messages has no assistant turn to learn from")
         if "user" not in roles:
-            return "no_user_turn", "messages has no user turn"
+            return "no_user_turn", _detail("messages", "messages has no user turn")
     if kind in ("preference", "prompt", "feedback"):
         if not any(m["role"] == "user" for m in record["prompt"]):
-            return "no_user_turn", "prompt has no user turn"
+            return "no_user_turn", _detail("prompt", "prompt has no user turn")
     return None
 
 
@@ -161,21 +246,26 @@ def _encode_meta(meta: Any) -> str:
         return "{}"
     if isinstance(meta, str):
         return meta
-    return json.dumps(meta, ensure_ascii=False, sort_keys=True, default=str)
+    return _json_text(meta)
+
+
+def _clean(text: str | None) -> str | None:
+    """Text a removed row can store: a lone surrogate becomes U+FFFD (``detail`` keeps the raw)."""
+    return text if text is None or text.isascii() else _SURROGATE.sub("\ufffd", text)
 
 
 def _coerce_messages(messages: Any) -> list[dict[str, str | None]]:
-    """Best-effort message list for a row that failed validation, so it can still be stored."""
+    """Best-effort message list for a row that failed validation (``detail`` keeps what is lost)."""
     if not isinstance(messages, list):
         return []
     out = []
     for m in messages:
         if isinstance(m, Mapping):
-            content = m.get("content")
+            content, role = m.get("content"), m.get("role")
             out.append(
                 {
-                    "role": None if m.get("role") is None else str(m.get("role")),
-                    "content": content if content is None or isinstance(content, str) else json.dumps(content),
+                    "role": None if role is None else _clean(scalar_text(role) or _json_text(role)),
+                    "content": None if content is None else _clean(scalar_text(content) or _json_text(content)),
                 }
             )
     return out
@@ -189,8 +279,8 @@ def _row(kind: str, record: Mapping[str, Any], *, coerce: bool) -> dict[str, Any
             value = _coerce_messages(value)
         elif name == "meta":
             value = _encode_meta(value)
-        elif name in ("label", "feedback", "model", "ts", "source") and value is not None:
-            value = str(value)
+        elif name in (*_TEXT_COLUMNS, "source"):
+            value = _clean(scalar_text(value))
         row[name] = value
     row["id"] = record_id(kind, row)
     return row

@@ -172,7 +172,12 @@ def test_unknown_sharegpt_speaker_is_removed_as_unknown_role(tmp_path: Path) -> 
     rows = read(path)
     assert rows.valid.height == 1
     bad = rows.invalid.row(0, named=True)
-    assert (bad["reason"], bad["detail"]) == ("unknown_role", "messages[1].role='bot'")
+    assert bad["reason"] == "unknown_role"
+    assert json.loads(bad["detail"]) == {
+        "field": "messages[1].role",
+        "problem": "messages[1].role 'bot' is not one of system, user, assistant, tool",
+        "raw": '"bot"',
+    }
     assert bad["messages"][1] == {"role": "bot", "content": "hello"}
 
 
@@ -282,7 +287,7 @@ def test_prompt_records_export_as_messages_and_read_back_with_the_same_ids(tmp_p
 def test_a_file_that_is_not_utf8_fails_naming_the_byte(tmp_path: Path) -> None:
     path = tmp_path / "latin1.jsonl"
     path.write_bytes('{"messages": "café"}\n'.encode("latin-1"))
-    with pytest.raises(InputError, match=r"latin1\.jsonl is not UTF-8 text \(byte 17: invalid continuation byte\)"):
+    with pytest.raises(InputError, match=r"latin1\.jsonl, line 1: not UTF-8 text \(byte 17: invalid continuation byte\)"):
         read(path)
 
 

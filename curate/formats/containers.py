@@ -12,6 +12,7 @@ import bz2
 import gzip
 import io
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from curate.errors import InputError
 __all__ = ["Row", "read_rows"]
 
 Row = tuple[int, dict[str, Any]]
+
+_JSON_SPACE = " \t\r"  # whitespace JSON allows between values (\n splits lines)
 
 _OPENERS: dict[str, Callable[[Path], bytes]] = {
     ".gz": lambda path: gzip.decompress(path.read_bytes()),
@@ -76,18 +79,59 @@ def _decode(data: bytes, shown: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
         raise InputError(
-            f"{shown} is not UTF-8 text (byte {exc.start}: {exc.reason}); re-encode it as UTF-8."
+            f"{shown}, line {line}: not UTF-8 text (byte {exc.start}: {exc.reason}); re-encode the file as UTF-8."
         ) from None
+
+
+# Deepest JSON nesting read. Python's parser and encoder recurse once per level and stop near
+# 1,000 levels (fewer, the deeper the caller's stack); real rows nest under ~20.
+MAX_DEPTH = 100
+# Strings (skipped whole), brackets, and integers longer than Python converts (4,300 digits).
+_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]|\d{4301,}')
+_TOO_DEEP = f"JSON nested more than {MAX_DEPTH} levels deep, deeper than curate reads; flatten or remove it"
+_TOO_LONG = "an integer of more than 4,300 digits, which Python does not read; quote it as a string"
+
+
+def _limit_line(text: str, *, depth_only: bool) -> int | None:
+    """0-based line where ``text`` first nests past :data:`MAX_DEPTH` or holds an over-long integer."""
+    depth = 0
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        depth += 1 if token in "[{" else -1 if token in "]}" else 0
+        if depth > MAX_DEPTH or (token[0].isdigit() and not depth_only):
+            return text.count("\n", 0, match.start())
+    return None
+
+
+def _loads(text: str, *, shown: str, line: int = 1) -> Any:
+    """``json.loads`` within Python's limits; past them, an error naming the file and line.
+
+    Syntax errors (``JSONDecodeError``) pass through for the caller's message.
+    """
+    # Too few brackets to nest that deep is the common case, and skips the scan.
+    offset = _limit_line(text, depth_only=True) if text.count("[") + text.count("{") > MAX_DEPTH else None
+    if offset is not None:
+        raise InputError(f"{shown}, line {line + offset}: {_TOO_DEEP}.")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # Python refuses to convert integers of more than 4,300 digits
+        offset = _limit_line(text, depth_only=False) or 0
+        raise InputError(f"{shown}, line {line + offset}: {_TOO_LONG}.") from None
 
 
 def _read_jsonl(data: bytes, shown: str) -> list[Row]:
     rows: list[Row] = []
-    for number, line in enumerate(_decode(data, shown).splitlines(), start=1):
-        if not line.strip():
+    # Split on \n only: str.splitlines() also breaks at U+2028, U+2029, U+0085 and others,
+    # which JSON allows raw inside strings (and curate's own exports write raw).
+    for number, line in enumerate(_decode(data, shown).split("\n"), start=1):
+        if not line.strip(_JSON_SPACE):
             continue
         try:
-            row = json.loads(line)
+            row = _loads(line, shown=shown, line=number)
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"{shown}, line {number}: not valid JSON ({exc.msg} at column {exc.colno}). "
@@ -101,7 +145,7 @@ def _read_jsonl(data: bytes, shown: str) -> list[Row]:
 
 def _read_json(data: bytes, shown: str) -> list[Row]:
     try:
-        document = json.loads(_decode(data, shown))
+        document = _loads(_decode(data, shown), shown=shown)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":  # a JSONL file named .json
             return _read_jsonl(data, shown)

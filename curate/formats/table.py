@@ -4,7 +4,8 @@ The mapping goes from record field to input column, e.g. for Bitext
 ``{user: instruction, assistant: response, label: category}``. Text fields become one message
 each; columns the mapping does not name go to ``meta``; a mapped ``id`` column is kept as
 ``meta["id"]`` (record ids are always content hashes). An empty cell reads as empty text (CSV
-cannot tell it from a missing one), which a quality stage can then remove.
+cannot tell it from a missing one), which a quality stage can then remove. A number in a text
+field (a numeric Parquet column) becomes its text, e.g. ``7`` or ``2.5``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from curate.errors import InputError
 from curate.formats.conversions import as_number
+from curate.records import scalar_text
 
 __all__ = ["MAPPING_KEYS", "REQUIRED_KEYS", "check_mapping", "mapping_problem", "table_record"]
 
@@ -79,13 +81,17 @@ def check_mapping(mapping: dict[str, str] | None, *, kind: str, columns: Sequenc
 
 
 def _text(value: Any) -> Any:
-    return "" if value is None else value
+    """A cell as message text: empty for a missing cell, numbers and booleans as text (a numeric
+    Parquet column); anything else (a list, a date) as it is, for validation to report."""
+    if value is None:
+        return ""
+    return scalar_text(value) or value
 
 
 def table_record(row: dict[str, Any], *, kind: str, mapping: dict[str, str]) -> dict[str, Any]:
     """One table row -> a canonical record of ``kind`` (``mapping`` already checked)."""
     get = {key: row.get(column) for key, column in mapping.items()}
-    system = [{"role": "system", "content": get["system"]}] if get.get("system") else []
+    system = [{"role": "system", "content": _text(get["system"])}] if get.get("system") else []
     message = {key: {"role": role, "content": _text(get[key])} for key, role in _MESSAGE_ROLES.items() if key in get}
     record: dict[str, Any] = {key: [m] for key, m in message.items() if key not in ("user", "assistant", "prompt")}
     if kind == "sft":
