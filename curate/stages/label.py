@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import polars as pl
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from curate.argilla.answers import parse_answers, resolve_answers
@@ -58,16 +58,16 @@ class LabelConfig(StageConfig):
 
     @field_validator("api_key_env", "api_url_env", "default_url")
     @classmethod
-    def _removed(cls, value: Any, info: Any) -> Any:
+    def _removed(cls, value: Any, info: ValidationInfo) -> Any:
         raise ValueError(f"`{info.field_name}` was removed: {_REMOVED[info.field_name]}")
 
 
 _REMOVED = {
     "api_key_env": "the API key comes only from ARGILLA_API_KEY, so that a pipeline file cannot send another "
-    "environment secret to a server (docs/argilla.md, Credentials). Delete the line and set ARGILLA_API_KEY",
-    "api_url_env": "the URL comes from `url` or ARGILLA_API_URL (docs/argilla.md, Credentials). Delete the line",
+    "environment secret to a server (docs/argilla.md, Credentials). Remove it and set ARGILLA_API_KEY",
+    "api_url_env": "the URL comes from `url` or ARGILLA_API_URL (docs/argilla.md, Credentials). Remove it",
     "default_url": "it is now `url`, which gets the API key only when it equals ARGILLA_API_URL (docs/argilla.md, "
-    "Credentials). Rename it to `url`, or delete it to use ARGILLA_API_URL",
+    "Credentials). Rename it to `url`, or remove it to use ARGILLA_API_URL",
 }
 
 
