@@ -23,12 +23,21 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from decimal import Decimal
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 import polars as pl
 import xxhash
+
+from curate._raw import (
+    RAW_LIMIT,
+    clean_text,
+    describe,
+    json_text,
+    lone_surrogate,
+    removal_detail,
+    scalar_text,
+)
 
 __all__ = [
     "KINDS",
@@ -120,85 +129,25 @@ def record_id(kind: str, record: Mapping[str, Any]) -> str:
     return h.hexdigest()
 
 
-# A removed row's ``detail`` keeps the raw value it was removed for, up to this many characters.
-RAW_LIMIT = 2000
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _TEXT_COLUMNS = ("label", "feedback", "model", "ts")
-
-
-def scalar_text(value: Any) -> str | None:
-    """A scalar as text: strings as they are, booleans ``true``/``false``, numbers as Python writes
-    them (``7``, ``2.5``); ``None`` for ``None`` and for lists, dicts and other values."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float | Decimal):
-        return str(value)
-    return None
-
-
-def _json_text(value: Any) -> str:
-    """JSON text of any value; a lone surrogate is written as its ``\\uXXXX`` escape (still lossless)."""
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-
-
-def _detail(field: str, problem: str, raw: Any = ...) -> str:
-    """A removal detail: the field, what is wrong, and the raw value (JSON text, maybe truncated)."""
-    out: dict[str, Any] = {"field": field, "problem": problem}
-    if raw is not ...:
-        text = _json_text(raw)
-        out["raw"] = text[:RAW_LIMIT]
-        if len(text) > RAW_LIMIT:
-            out["raw_truncated"] = f"first {RAW_LIMIT:,} of {len(text):,} characters"
-    return json.dumps(out, ensure_ascii=False)
-
-
-def _what(value: Any) -> str:
-    """What a value is, in JSON's words: ``a string``, ``a number``, ``an object``..."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float | Decimal):
-        return "a number"
-    for kind, name in ((str, "a string"), (list, "a list"), (Mapping, "an object")):
-        if isinstance(value, kind):
-            return name
-    return f"a {type(value).__name__}"
-
-
-def _lone_surrogate(value: Any, where: str) -> tuple[str, str] | None:
-    """``(path, string)`` of the first string under ``value`` holding a lone UTF-16 surrogate."""
-    if isinstance(value, str):
-        return (where, value) if not value.isascii() and _SURROGATE.search(value) else None
-    items = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else ()
-    for key, item in items:
-        found = _lone_surrogate(key, f"{where} key") or _lone_surrogate(
-            item, f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}"
-        )
-        if found:
-            return found
-    return None
 
 
 def _message_problem(column: str, messages: Any) -> tuple[str, str] | None:
     if messages is None or messages == []:
-        return f"empty_{column}", _detail(column, f"{column} has no messages")
+        return f"empty_{column}", removal_detail(column, f"{column} has no messages")
     if not isinstance(messages, list):
-        problem = f"{column} is {_what(messages)}, not a list of messages"
-        return f"malformed_{column}", _detail(column, problem, messages)
+        problem = f"{column} is {describe(messages)}, not a list of messages"
+        return f"malformed_{column}", removal_detail(column, problem, messages)
     for i, message in enumerate(messages):
         where = f"{column}[{i}]"
         if not isinstance(message, Mapping):
-            return "malformed_message", _detail(where, f"{where} is {_what(message)}, not an object", message)
+            return "malformed_message", removal_detail(where, f"{where} is {describe(message)}, not an object", message)
         if message.get("role") not in ROLES:
             problem = f"{where}.role {message.get('role')!r} is not one of {', '.join(ROLES)}"
-            return "unknown_role", _detail(f"{where}.role", problem, message.get("role"))
+            return "unknown_role", removal_detail(f"{where}.role", problem, message.get("role"))
         if not isinstance(message.get("content"), str):
-            problem = f"{where}.content is {_what(message.get('content'))}, not text"
-            return "malformed_message", _detail(f"{where}.content", problem, message.get("content"))
+            problem = f"{where}.content is {describe(message.get('content'))}, not text"
+            return "malformed_message", removal_detail(f"{where}.content", problem, message.get("content"))
     return None
 
 
@@ -215,11 +164,11 @@ def validate_record(kind: str, record: Mapping[str, Any]) -> tuple[str, str] | N
     saying so) wherever the stored columns cannot hold it as given.
     """
     for name in SCHEMAS[kind]:
-        found = _lone_surrogate(record.get(name), name) if name != "id" else None
+        found = lone_surrogate(record.get(name), name) if name != "id" else None
         if found:
             where, text = found
             problem = f"{where} holds a lone UTF-16 surrogate, which is not valid Unicode text"
-            return "invalid_unicode", _detail(where, problem, text)
+            return "invalid_unicode", removal_detail(where, problem, text)
     for column in conversation_columns(kind):
         problem = _message_problem(column, record.get(column))
         if problem:
@@ -227,17 +176,17 @@ def validate_record(kind: str, record: Mapping[str, Any]) -> tuple[str, str] | N
     for name in _TEXT_COLUMNS:
         value = record.get(name)
         if name in SCHEMAS[kind] and value is not None and scalar_text(value) is None:
-            problem = f"{name} is {_what(value)}, not text or a number"
-            return f"malformed_{name}", _detail(name, problem, value)
+            problem = f"{name} is {describe(value)}, not text or a number"
+            return f"malformed_{name}", removal_detail(name, problem, value)
     if kind == "sft":
         roles = [m["role"] for m in record["messages"]]
         if "assistant" not in roles:
-            return "no_assistant_turn", _detail("messages", "messages has no assistant turn to learn from")
+            return "no_assistant_turn", removal_detail("messages", "messages has no assistant turn to learn from")
         if "user" not in roles:
-            return "no_user_turn", _detail("messages", "messages has no user turn")
+            return "no_user_turn", removal_detail("messages", "messages has no user turn")
     if kind in ("preference", "prompt", "feedback"):
         if not any(m["role"] == "user" for m in record["prompt"]):
-            return "no_user_turn", _detail("prompt", "prompt has no user turn")
+            return "no_user_turn", removal_detail("prompt", "prompt has no user turn")
     return None
 
 
@@ -246,12 +195,15 @@ def _encode_meta(meta: Any) -> str:
         return "{}"
     if isinstance(meta, str):
         return meta
-    return _json_text(meta)
+    return json_text(meta)
 
 
-def _clean(text: str | None) -> str | None:
-    """Text a removed row can store: a lone surrogate becomes U+FFFD (``detail`` keeps the raw)."""
-    return text if text is None or text.isascii() else _SURROGATE.sub("\ufffd", text)
+def _any_text(value: Any) -> str | None:
+    """Any value as storable text: scalars as :func:`scalar_text` writes them, the rest as JSON."""
+    if value is None:
+        return None
+    text = scalar_text(value)
+    return clean_text(json_text(value) if text is None else text)
 
 
 def _coerce_messages(messages: Any) -> list[dict[str, str | None]]:
@@ -261,13 +213,7 @@ def _coerce_messages(messages: Any) -> list[dict[str, str | None]]:
     out = []
     for m in messages:
         if isinstance(m, Mapping):
-            content, role = m.get("content"), m.get("role")
-            out.append(
-                {
-                    "role": None if role is None else _clean(scalar_text(role) or _json_text(role)),
-                    "content": None if content is None else _clean(scalar_text(content) or _json_text(content)),
-                }
-            )
+            out.append({"role": _any_text(m.get("role")), "content": _any_text(m.get("content"))})
     return out
 
 
@@ -280,7 +226,7 @@ def _row(kind: str, record: Mapping[str, Any], *, coerce: bool) -> dict[str, Any
         elif name == "meta":
             value = _encode_meta(value)
         elif name in (*_TEXT_COLUMNS, "source"):
-            value = _clean(scalar_text(value))
+            value = clean_text(scalar_text(value))
         row[name] = value
     row["id"] = record_id(kind, row)
     return row

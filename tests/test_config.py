@@ -67,7 +67,8 @@ def test_committed_json_schemas_are_current() -> None:
 def test_a_key_given_twice_names_the_field_and_both_lines(tmp_path: Path) -> None:
     anchored = _write(  # an anchor reused, and a merge key overridden, are not duplicates
         tmp_path,
-        "stages:\n  - split: &d {test: 0.2, seed: 3}\n  - split: {<<: *d, test: 0.1}\nsource: {path: d.jsonl}\noutput: s\n",
+        "stages:\n  - split: &d {test: 0.2, seed: 3}\n  - split: {<<: *d, test: 0.1}\n"
+        "source: {path: d.jsonl}\noutput: s\n",
     )
     first, second = load_pipeline(anchored).stage_specs()
     assert (first.config.test, second.config.test, second.config.seed) == (0.2, 0.1, 3)
@@ -78,7 +79,8 @@ def test_a_key_given_twice_names_the_field_and_both_lines(tmp_path: Path) -> Non
     )
     with pytest.raises(
         ConfigError,
-        match=r"^\S*p\.yaml, line 8: stages\[2\]\.dedup_minhash: key 'threshold' appears twice, at lines 6 and 8; keep one",
+        match=r"^\S*p\.yaml, line 8: stages\[2\]\.dedup_minhash: key 'threshold' appears twice, at lines 6 and 8; "
+        "keep one",
     ):
         load_pipeline(path)
 

@@ -100,22 +100,25 @@ def test_a_lone_surrogate_removes_the_row_as_invalid_unicode_keeping_the_raw_val
     assert removed["messages"][0][0]["content"] == "Hi \ufffd"
 
 
+CHAT_JSON = '"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]'
+
+
 @pytest.mark.parametrize(
     ("row", "field"),
     [
-        ('{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}], "label": "a\\udc00"}',
-         "label"),
-        ('{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}], "note": ["x", "\\ud83d"]}',
-         "meta.note[1]"),
-        ('{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}], "\\ud800k": 1}',
-         "meta key"),
+        ("{" + CHAT_JSON + ', "label": "a\\udc00"}', "label"),
+        ("{" + CHAT_JSON + ', "note": ["x", "\\ud83d"]}', "meta.note[1]"),
+        ("{" + CHAT_JSON + ', "\\ud800k": 1}', "meta key"),
     ],
-)  # fmt: skip
+)
 def test_a_lone_surrogate_anywhere_in_the_row_names_its_field(tmp_path: Path, row: str, field: str) -> None:
     rows = read(write_lines(tmp_path / "s.jsonl", [row]))
     assert rows.invalid["reason"].to_list() == ["invalid_unicode"]
-    assert json.loads(rows.invalid["detail"][0])["field"] == field
-    assert "\\ud" in rows.invalid["meta"][0] or field == "label"  # meta keeps it as a JSON escape
+    detail = json.loads(rows.invalid["detail"][0])
+    assert detail["field"] == field
+    assert any("\ud800" <= ch <= "\udfff" for ch in json.loads(detail["raw"]))  # the raw string, exactly
+    extras = {k: v for k, v in json.loads(row).items() if k not in ("messages", "label")}
+    assert json.loads(rows.invalid["meta"][0]) == {**extras, "line": 1}  # meta keeps the rest, escaped
 
 
 @pytest.mark.parametrize("depth", [200_000, 990])
@@ -165,7 +168,9 @@ def test_curate_run_reports_input_limits_in_one_line_without_a_traceback(tmp_pat
     pipeline, rows, message = CLI_ERRORS[case]
     (tmp_path / "p.yaml").write_bytes(pipeline.encode("latin-1"))
     (tmp_path / "in.jsonl").write_text(rows + "\n", encoding="utf-8")
-    done = subprocess.run([CURATE, "run", "p.yaml"], cwd=tmp_path, capture_output=True, text=True, env={"COLUMNS": "300"})
+    done = subprocess.run(
+        [CURATE, "run", "p.yaml"], cwd=tmp_path, capture_output=True, text=True, env={"COLUMNS": "300"}
+    )
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith(f"error: {message}") and done.stderr.count("\n") == 1, done.stderr
@@ -178,7 +183,8 @@ def test_messages_that_are_not_a_list_are_removed_as_malformed_with_the_raw_valu
     write_lines(tmp_path / "in.jsonl", [json.dumps(chat("hi")), json.dumps({"messages": "not a list"})])
     reason, detail = removed_detail(run_into_store(tmp_path, "in.jsonl"))
     assert reason == "malformed_messages"
-    assert detail == {"field": "messages", "problem": "messages is a string, not a list of messages", "raw": '"not a list"'}
+    problem = "messages is a string, not a list of messages"
+    assert detail == {"field": "messages", "problem": problem, "raw": '"not a list"'}
 
 
 def test_only_missing_or_empty_messages_are_empty_messages(tmp_path: Path) -> None:
@@ -223,7 +229,11 @@ def test_numeric_table_columns_become_text_when_mapped_to_text_fields(tmp_path: 
     assert version["removed_by"].null_count() == 2
     assert sorted(version["messages"].to_list(), key=len) == [
         [{"role": "user", "content": "2"}, {"role": "assistant", "content": "3.0"}],
-        [{"role": "system", "content": "0.5"}, {"role": "user", "content": "1"}, {"role": "assistant", "content": "2.5"}],
+        [
+            {"role": "system", "content": "0.5"},
+            {"role": "user", "content": "1"},
+            {"role": "assistant", "content": "2.5"},
+        ],
     ]
     assert sorted(version["label"]) == ["7", "8"]
     assert sorted(json.loads(m)["n"] for m in version["meta"]) == [10, 11]  # unmapped numbers stay numbers

@@ -85,7 +85,8 @@ def _text(value: Any) -> Any:
     Parquet column); anything else (a list, a date) as it is, for validation to report."""
     if value is None:
         return ""
-    return scalar_text(value) or value
+    text = scalar_text(value)
+    return value if text is None else text
 
 
 def table_record(row: dict[str, Any], *, kind: str, mapping: dict[str, str]) -> dict[str, Any]:
