@@ -194,8 +194,8 @@ def run_lm_eval(
     Parameters
     ----------
     model
-        A run (``runs/<id>`` or an id under ``runs_root``; a PEFT run is evaluated as base +
-        adapter) or a causal-LM model folder.
+        A run (``runs/<id>`` or an id under ``runs_root``; a PEFT or bottleneck run is evaluated as
+        base + adapter) or a causal-LM model folder.
     task_dir
         Folder with the task YAMLs (``include_path``), e.g. from :func:`export_lm_eval_task`.
     tasks
@@ -244,8 +244,9 @@ def run_lm_eval(
             f"lm-eval task(s) {', '.join(missing)} not found in {task_dir} (curate tasks there: {known}); "
             "export them with export_lm_eval_task or pass include_defaults=True for lm-eval's built-in tasks."
         )
+    preloaded = _bottleneck_lm(target, batch_size=batch_size, device=device)
     out = lm_eval.simple_evaluate(
-        model="hf",
+        model="hf" if preloaded is None else preloaded,
         model_args=_model_args(target),
         tasks=tasks,
         task_manager=manager,
@@ -267,6 +268,20 @@ def run_lm_eval(
         log.info("lm-eval %s on %s: %s (wrote %s)", task, target.name, result.metrics, result.path)
         results[task] = result
     return results
+
+
+def _bottleneck_lm(target: Any, *, batch_size: int, device: str) -> Any | None:
+    """lm-eval's HF backend around a bottleneck run loaded by curate (lm-eval cannot apply those adapters by path)."""
+    from curate.train.bottleneck import BOTTLENECK_CONFIG
+
+    if not (isinstance(target.path, Path) and (target.path / BOTTLENECK_CONFIG).is_file()):
+        return None
+    from lm_eval.models.huggingface import HFLM
+
+    from .models import load_model
+
+    loaded = load_model(target, device=device)
+    return HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=batch_size, device=device)
 
 
 def _model_args(target: Any) -> dict[str, str]:

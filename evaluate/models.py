@@ -1,5 +1,5 @@
-"""Load what ``curate eval`` scores: a run from the registry (full weights, PEFT adapter, reward
-model or classification head) or a plain model folder / hub id.
+"""Load what ``curate eval`` scores: a run from the registry (full weights, PEFT adapter, bottleneck
+adapters, reward model or classification head) or a plain model folder / hub id.
 
 A run's ``manifest.json`` (written by :mod:`curate.train`) gives the base model, the method
 and the adapter; its weights or adapter and tokenizer are in ``runs/<id>/model/``. PEFT
@@ -149,6 +149,8 @@ def load_model(ref: ModelRef, *, device: str | None = None) -> LoadedModel:
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
+    from curate.train.bottleneck import BOTTLENECK_CONFIG, load_bottleneck_model
+
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.float32 if device == "cpu" else "auto"
     path = ref.path
@@ -159,7 +161,9 @@ def load_model(ref: ModelRef, *, device: str | None = None) -> LoadedModel:
     adapter = isinstance(path, Path) and (path / "adapter_config.json").is_file()
     auto = AutoModelForCausalLM if ref.role == "causal_lm" else AutoModelForSequenceClassification
     tokenizer = _tokenizer(path, ref.base_model)
-    if adapter:
+    if isinstance(path, Path) and (path / BOTTLENECK_CONFIG).is_file():
+        model = load_bottleneck_model(path, base_model=ref.base_model, dtype=dtype)
+    elif adapter:
         from peft import PeftModel
 
         adapter_cfg = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))

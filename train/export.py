@@ -28,12 +28,15 @@ def load_trained(run: str | Path, *, root: str | Path = "runs", merge: bool = Fa
         Run folder or run id under ``root``.
     merge
         Merge a PEFT adapter into the base and return a plain transformers model. Without it a
-        QLoRA run comes back as it trained (quantized base + adapter).
+        QLoRA run comes back as it trained (quantized base + adapter). A ``bottleneck`` run cannot
+        be merged (ConfigError) and comes back as base + adapters.
 
     A ``head`` run returns a :class:`curate.train.head.HeadClassifier` and its tokenizer.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    from .bottleneck import BOTTLENECK_CONFIG, load_bottleneck_model
 
     run_dir = resolve_run(run, root=root)
     manifest = read_manifest(run_dir)
@@ -46,6 +49,14 @@ def load_trained(run: str | Path, *, root: str | Path = "runs", merge: bool = Fa
 
         return HeadClassifier.load(model_dir), tokenizer
     reward = manifest["method"] == "reward"
+    if (model_dir / BOTTLENECK_CONFIG).is_file():
+        if merge:
+            raise ConfigError(
+                f"Run {run_dir.name} trained bottleneck adapters, which add a non-linearity and cannot be merged into "
+                "the base weights; export it with --no-merge (copies the adapters + tokenizer)."
+            )
+        base = manifest.get("base_model") or {}
+        return load_bottleneck_model(model_dir, base_model=base.get("path") or base.get("id")), tokenizer
     if (model_dir / "adapter_config.json").is_file():
         from peft import AutoPeftModelForCausalLM, AutoPeftModelForSequenceClassification
 

@@ -70,7 +70,8 @@ def load_model(
     Parameters
     ----------
     recipe
-        Gives the model path / id, revision and (for ``qlora``) the quantization.
+        Gives the model path / id, revision, (for ``qlora``) the quantization and (for ``bottleneck``)
+        the adapters, attached to the frozen base here.
     device
         Resolved device; a quantized model is placed on it with ``device_map``.
     tokenizer
@@ -95,6 +96,10 @@ def load_model(
         model.config.pad_token_id = tokenizer.pad_token_id
     if recipe.adapter == "qlora":
         disable_cpu_inference_repack(model)
+    if recipe.adapter == "bottleneck":
+        from .bottleneck import add_bottleneck
+
+        add_bottleneck(model, recipe.bottleneck)  # freezes the base; only the adapters train
     return model
 
 
@@ -117,7 +122,7 @@ def disable_cpu_inference_repack(model: Any) -> int:
 
 
 def peft_config(recipe: Recipe, *, task_type: str, total_steps: int | None = None) -> PeftConfig | None:
-    """The PEFT config of the recipe's adapter, or None for ``full`` / ``head``.
+    """The PEFT config of the recipe's adapter, or None for ``full`` / ``head`` / ``bottleneck`` (not PEFT).
 
     ``task_type`` is ``CAUSAL_LM`` or ``SEQ_CLS``. ``total_steps`` is needed by AdaLoRA's
     rank schedule. ``target_modules: all-linear`` means PEFT's per-architecture default for IA3.
@@ -125,7 +130,7 @@ def peft_config(recipe: Recipe, *, task_type: str, total_steps: int | None = Non
     import peft
 
     a, lo = recipe.adapter, recipe.lora
-    if a in ("full", "head"):
+    if a in ("full", "head", "bottleneck"):
         return None
     if a in ("lora", "qlora", "dora"):
         return peft.LoraConfig(

@@ -5,7 +5,7 @@
     model: models/tiny-llama          # local folder or hub id
     dataset: support@3                # a dataset version; `None` in a pipeline's `train:` block
     method: sft                       # sft | pretrain | reward | dpo | kto | ppo | grpo | rloo
-    adapter: lora                     # full | lora | qlora | dora | ia3 | prefix | prompt | adalora | head
+    adapter: lora                     # full | lora | qlora | dora | ia3 | prefix | prompt | adalora | bottleneck | head
     lora: {r: 16, alpha: 32, target_modules: all-linear}
     training: {epochs: 3, batch_size: 8, early_stopping_patience: 2}
 
@@ -26,8 +26,10 @@ from curate.evaluate.config import EvaluateConfig
 __all__ = [
     "ADAPTERS",
     "METHODS",
+    "BOTTLENECK_METHODS",
     "PEFT_ADAPTERS",
     "Adapter",
+    "BottleneckSettings",
     "LoraSettings",
     "Method",
     "MixSource",
@@ -38,12 +40,14 @@ __all__ = [
 ]
 
 Method = Literal["sft", "pretrain", "reward", "dpo", "kto", "ppo", "grpo", "rloo"]
-Adapter = Literal["full", "lora", "qlora", "dora", "ia3", "prefix", "prompt", "adalora", "head"]
+Adapter = Literal["full", "lora", "qlora", "dora", "ia3", "prefix", "prompt", "adalora", "bottleneck", "head"]
 METHODS: tuple[str, ...] = Method.__args__  # type: ignore[attr-defined]
 ADAPTERS: tuple[str, ...] = Adapter.__args__  # type: ignore[attr-defined]
 PEFT_ADAPTERS = ("lora", "qlora", "dora", "ia3", "prefix", "prompt", "adalora")
 # Methods whose trainer runs generation (online RL); prompt-learning adapters do not fit them.
 ONLINE_METHODS = ("ppo", "grpo", "rloo")
+# Methods tested with bottleneck adapters (a reward head or an online trainer would need more wiring).
+BOTTLENECK_METHODS = ("sft", "pretrain", "dpo", "kto")
 
 
 class _Section(BaseModel):
@@ -62,6 +66,23 @@ class LoraSettings(_Section):
         "or a list of module names such as `[q_proj, v_proj]`.",
     )
     num_virtual_tokens: int = Field(16, ge=1, description="Virtual tokens of prefix and prompt tuning.")
+
+
+class BottleneckSettings(_Section):
+    """Bottleneck adapters (adapter `bottleneck`): down-projection -> activation -> up-projection on a block's output."""
+
+    reduction_factor: int = Field(
+        8, ge=1, description="Adapter width = hidden size / reduction_factor (8 adds 2-3.5 % to 0.5B-8B models)."
+    )
+    size: int | None = Field(None, ge=1, description="Adapter width; `None` derives it from `reduction_factor`.")
+    activation: Literal["relu", "gelu", "silu", "tanh"] = Field("silu", description="Non-linearity in between.")
+    placement: Literal["houlsby", "pfeiffer"] = Field(
+        "houlsby",
+        description="`houlsby`: an adapter after the attention and after the feed-forward block of every layer; "
+        "`pfeiffer`: after the feed-forward block only (half the parameters).",
+    )
+    attention_module: str = Field("self_attn", description="Attention block name inside a decoder layer (GPT-2: `attn`).")
+    ffn_module: str = Field("mlp", description="Feed-forward block name inside a decoder layer.")
 
 
 class QuantSettings(_Section):
@@ -221,10 +242,13 @@ class Recipe(BaseModel):
     method: Method = Field("sft", description="Training objective.")
     adapter: Adapter = Field(
         "lora",
-        description="What is trained: `full` weights, a PEFT adapter, or `head` (frozen encoder + a "
-        "classification head over the `label` column).",
+        description="What is trained: `full` weights, a PEFT adapter, `bottleneck` adapters (curate.train.bottleneck) "
+        "or `head` (frozen encoder + a classification head over the `label` column).",
     )
     lora: LoraSettings = Field(default_factory=LoraSettings, description="PEFT adapter hyper-parameters.")
+    bottleneck: BottleneckSettings = Field(
+        default_factory=BottleneckSettings, description="Bottleneck adapter settings (adapter `bottleneck`)."
+    )
     quantization: QuantSettings = Field(default_factory=QuantSettings, description="Base quantization for `qlora`.")
     training: TrainingSettings = Field(default_factory=TrainingSettings, description="Optimisation and checkpoints.")
     rl: RLSettings = Field(default_factory=RLSettings, description="DPO / KTO / online-RL settings.")
@@ -251,6 +275,8 @@ class Recipe(BaseModel):
             raise ValueError("adapter `head` trains with its own AdamW; remove training.optim")
         if self.method == "reward" and self.adapter in ("prefix", "prompt"):
             raise ValueError("method `reward` scores with a classification head; use adapter full, lora, qlora, dora or ia3")
+        if self.adapter == "bottleneck" and self.method not in BOTTLENECK_METHODS:
+            raise ValueError(f"adapter `bottleneck` trains with methods {', '.join(BOTTLENECK_METHODS)}, not {self.method!r}")
         if self.method in ONLINE_METHODS and not self.rl.reward_model:
             raise ValueError(f"method {self.method!r} needs rl.reward_model (a reward run folder or classifier checkpoint)")
         if self.training.packing and self.method not in ("sft", "pretrain"):

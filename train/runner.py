@@ -221,7 +221,12 @@ def _run(recipe: Recipe, *, data: Any, device: Any, run_dir: Path, resume: bool,
     else:
         trainer.train(resume_from_checkpoint=True if has_checkpoint else None)
     runtime = time.perf_counter() - started
-    trainer.save_model(str(run_dir / "model"))
+    if recipe.adapter == "bottleneck":  # the adapters only, not the frozen base
+        from .bottleneck import save_bottleneck
+
+        save_bottleneck(trainer.model, run_dir / "model", base_model=recipe.model)
+    else:
+        trainer.save_model(str(run_dir / "model"))
     tokenizer.save_pretrained(str(run_dir / "model"))
     metrics = _metrics(trainer.state.log_history, trainer.state, runtime)
     if offline:
