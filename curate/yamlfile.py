@@ -142,8 +142,8 @@ def _parse(data: bytes, *, path: Path) -> tuple[yaml.Node | None, Any]:
         raise ConfigError(
             f"{path}, line {line}: not UTF-8 text (byte {exc.start}: {exc.reason}); save the file as UTF-8."
         ) from None
-    loader = _Loader(text)
     try:
+        loader = _Loader(text)  # checks every character
         root = loader.get_single_node()
         refused = _duplicate_key(root, (), set())
         if refused:
@@ -151,12 +151,14 @@ def _parse(data: bytes, *, path: Path) -> tuple[yaml.Node | None, Any]:
         return root, loader.construct_document(root) if root is not None else None
     except _Refused as exc:
         raise ConfigError(f"{path}, line {exc.line}: {exc.problem}.") from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow; it has no mark
+        line = text.count("\n", 0, exc.position) + 1
+        problem = f"YAML does not allow the character U+{exc.character:04X}; remove it"
+        raise ConfigError(f"{path}, line {line}: {problem}.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"{path}{where} is not valid YAML: {getattr(exc, 'problem', exc)}.") from exc
-    finally:
-        loader.dispose()
 
 
 def load_yaml_model(

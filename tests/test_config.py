@@ -113,3 +113,9 @@ def test_an_integer_python_cannot_read_names_its_line(tmp_path: Path) -> None:
     path = _write(tmp_path, "source: {path: d.jsonl}\nstages:\n  - split: {seed: " + "1" * 5000 + "}\noutput: s\n")
     with pytest.raises(ConfigError, match=r"p\.yaml, line 3: an integer of more than 4,300 digits"):
         load_pipeline(path)
+
+
+def test_a_character_yaml_forbids_names_its_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, "source: {path: d.jsonl}\nname: a\x00b\noutput: s\n")
+    with pytest.raises(ConfigError, match=r"p\.yaml, line 2: YAML does not allow the character U\+0000; remove it"):
+        load_pipeline(path)
