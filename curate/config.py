@@ -119,6 +119,11 @@ def _stage_tag(value: Any) -> str | None:
 class _UnknownStage(BaseModel):
     """Stands in for a stage name nobody registered: validation fails with suggestions."""
 
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        # matches nothing: with an empty object schema here, every stage would match two `oneOf` members
+        return {"not": {}, "description": "A stage name nobody registered (rejected, as the loader does)."}
+
     @model_validator(mode="before")
     @classmethod
     def _fail(cls, value: Any) -> Any:

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from curate.errors import ConfigError
+from curate.extras import require_extra
 from curate.store import Store
 from curate.yamlfile import load_yaml_model
 
@@ -124,7 +125,10 @@ def train(
     ------
     ConfigError
         No dataset given, the version's kind does not fit the method, or nothing to resume.
+    MissingExtraError
+        The `train` extra is not installed (the message has the pip command).
     """
+    require_extra("train", what="Training")
     updates = {k: v for k, v in {"dataset": dataset, "model": model, "output_dir": str(output) if output else None}.items() if v}
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, **updates)
