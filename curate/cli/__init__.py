@@ -8,10 +8,12 @@ import sys
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from curate.cli import argilla, datasets, evaluate, label, run
 from curate.cli import train as train_cli
 from curate.errors import CurateError
+from curate.extras import missing_extra
 
 __all__ = ["app", "main"]
 
@@ -35,10 +37,21 @@ app.command("export")(train_cli.export)
 
 
 def main() -> None:
-    """Console entry point: logging to stderr, curate errors as one clear message and exit 1."""
+    """Console entry point: logging to stderr; curate errors and missing extras as one clear message and exit 1."""
     logging.basicConfig(level=logging.WARNING, format="%(message)s", handlers=[RichHandler(show_path=False)])
     try:
         app()
     except CurateError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
-        sys.exit(1)
+        _fail(exc)
+    except Exception as exc:
+        command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
+        missing = missing_extra(exc, command=command)
+        if missing is None:
+            raise
+        _fail(missing)
+
+
+def _fail(exc: Exception) -> None:
+    # escaped: rich would read `curate[train]` in a message as a style tag and drop it
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
+    sys.exit(1)
