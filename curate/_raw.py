@@ -64,15 +64,37 @@ def describe(value: Any) -> str:
 
 
 def lone_surrogate(value: Any, where: str) -> tuple[str, str] | None:
-    """``(path, string)`` of the first string under ``value`` holding a lone UTF-16 surrogate."""
+    """``(path, string)`` of the first string under ``value`` holding a lone UTF-16 surrogate.
+
+    ``path`` extends ``where``: ``messages[0].content``, ``meta.note[1]``, ``meta key``.
+    """
+    found = _find(value)
+    if found is None:
+        return None
+    keys, text = found
+    for key in reversed(keys):
+        where += " key" if key is _KEY else f"[{key}]" if isinstance(key, int) else f".{key}"
+    return where, text
+
+
+_KEY = object()  # in a path: the surrogate is in the key itself
+
+
+def _has_surrogate(text: str) -> bool:
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
+def _find(value: Any) -> tuple[list[Any], str] | None:
+    """``(keys from the inside out, string)``, or ``None``; paths are built only for a hit."""
     if isinstance(value, str):
-        return (where, value) if not value.isascii() and _SURROGATE.search(value) else None
+        return ([], value) if _has_surrogate(value) else None
     items = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else ()
     for key, item in items:
-        found = lone_surrogate(key, f"{where} key") or lone_surrogate(
-            item, f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}"
-        )
+        if isinstance(key, str) and _has_surrogate(key):
+            return [_KEY], key
+        found = _find(item)
         if found:
+            found[0].append(key)
             return found
     return None
 
