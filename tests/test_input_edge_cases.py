@@ -237,3 +237,10 @@ def test_numeric_table_columns_become_text_when_mapped_to_text_fields(tmp_path: 
     ]
     assert sorted(version["label"]) == ["7", "8"]
     assert sorted(json.loads(m)["n"] for m in version["meta"]) == [10, 11]  # unmapped numbers stay numbers
+
+
+def test_an_hh_rlhf_side_that_is_not_text_stays_in_meta(tmp_path: Path) -> None:
+    row = {"chosen": ["Human: hi", "Assistant: hello"], "rejected": "\n\nHuman: hi\n\nAssistant: go away"}
+    rows = read(write_lines(tmp_path / "hh.jsonl", [json.dumps(row)]), format="hh_rlhf")
+    assert rows.invalid["reason"].to_list() == ["empty_prompt"]
+    assert json.loads(rows.invalid["meta"][0]) == {"chosen": row["chosen"], "line": 1, "prefix_mismatch": True}

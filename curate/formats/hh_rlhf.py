@@ -47,7 +47,8 @@ def hh_rlhf(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """
     prefix, chosen = _split(row.get("chosen"))
     rejected_prefix, rejected = _split(row.get("rejected"))
-    meta = {k: v for k, v in row.items() if k not in ("chosen", "rejected")}
+    # A side that is not text cannot be split; it stays in meta as given, so nothing is lost.
+    meta = {k: v for k, v in row.items() if k not in ("chosen", "rejected") or not isinstance(v, str)}
     if rejected_prefix != prefix:
         meta["prefix_mismatch"] = True
     record = {
