@@ -244,3 +244,11 @@ def test_an_hh_rlhf_side_that_is_not_text_stays_in_meta(tmp_path: Path) -> None:
     rows = read(write_lines(tmp_path / "hh.jsonl", [json.dumps(row)]), format="hh_rlhf")
     assert rows.invalid["reason"].to_list() == ["empty_prompt"]
     assert json.loads(rows.invalid["meta"][0]) == {"chosen": row["chosen"], "line": 1, "prefix_mismatch": True}
+
+
+def test_an_alpaca_history_that_is_not_a_list_is_removed_whole_not_split(tmp_path: Path) -> None:
+    rows_in = [{"instruction": "i", "output": "o", "history": h} for h in ("abc", {"q": "a"})]
+    rows = read(write_lines(tmp_path / "a.jsonl", [json.dumps(r) for r in rows_in]), format="alpaca")
+    assert rows.invalid["reason"].to_list() == ["malformed_message", "malformed_message"]
+    assert rows.invalid["messages"][0][0] == {"role": "user", "content": "abc"}
+    assert json.loads(json.loads(rows.invalid["detail"][1])["raw"]) == {"q": "a"}

@@ -114,7 +114,10 @@ def alpaca(row: dict[str, Any]) -> Converted:
     if row.get("input"):
         user = f"{user}\n\n{row['input']}"
     turns: list[Any] = []
-    for pair in row.get("history") or []:
+    history = row.get("history") or []
+    # A history that is not a list counts as one malformed pair (a string is not split into
+    # characters, a dict not into its keys), so the row is removed with the value kept.
+    for pair in history if isinstance(history, list) else [history]:
         query, answer = pair if isinstance(pair, list | tuple) and len(pair) == 2 else (pair, None)
         turns += [{"role": "user", "content": query}, {"role": "assistant", "content": answer}]
     turns += [{"role": "user", "content": user}, {"role": "assistant", "content": row.get("output")}]
