@@ -124,6 +124,17 @@ def test_curate_train_without_the_train_extra_prints_the_install_command(
     assert "Traceback" not in out.stderr and not (tmp_path / "runs").exists()
 
 
+def test_a_pipeline_with_a_train_block_stops_before_curating_without_the_train_extra(tmp_path: Path) -> None:
+    (tmp_path / "rows.jsonl").write_text('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}\n')
+    spec = {"source": {"path": "rows.jsonl"}, "output": "support", "train": {"model": "m"}}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    args = ["run", str(tmp_path / "p.yaml"), "--store", str(tmp_path / "store")]
+    out = _python(f"sys.argv = ['curate', *{args!r}]\nfrom curate.cli import main\nmain()", block=["trl"])
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert "needs the `train` extra (trl not installed); install it with: pip install 'curate[train]'" in out.stderr
+    assert not (tmp_path / "store").exists()  # nothing curated for a run that cannot train
+
+
 def test_an_import_error_wrapped_by_trl_still_names_the_extra() -> None:
     # trl 1.12 imports `requests` for GRPO and wraps the failure in a RuntimeError
     code = (

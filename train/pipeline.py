@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from curate.extras import require_extra
+
 from .runner import TrainResult, _local, train
 
 if TYPE_CHECKING:
@@ -59,6 +61,8 @@ def train_from_pipeline(
     path = Path(path)
     pipeline = load_pipeline(path)
     recipe = pipeline.train  # type: ignore[attr-defined]
+    if recipe is not None:  # before curating: no version committed for a run that cannot start
+        require_extra("train", what=f"The `train:` block of {path}")
     summary = run_pipeline(path, store_root=store_root, benchmarks_dir=benchmarks_dir, env=env, console=console)
     if recipe is None:
         return PipelineRun(summary=summary, training=None)
