@@ -153,6 +153,9 @@ def test_llamafactory_v1_typed_parts_become_text_and_loss_weights_stay_in_meta()
     dpo = read("llamafactory_demo/v1_dpo_demo.jsonl")
     assert dpo.valid["prompt"][0].struct.field("role").to_list() == ["system", "user"]
     assert dpo.valid["chosen"].list.len().unique().to_list() == [1]
+    raw = json.loads((DATA / "llamafactory_demo/v1_dpo_demo.jsonl").read_text().splitlines()[0])
+    kept = meta(dpo.valid)[0]["message_extras"]
+    assert kept["chosen_messages"] == [{"loss_weight": m["loss_weight"]} for m in raw["chosen_messages"]]
 
 
 def test_sharegpt_samples_keep_long_multi_turn_conversations() -> None:

@@ -252,3 +252,14 @@ def test_an_alpaca_history_that_is_not_a_list_is_removed_whole_not_split(tmp_pat
     assert rows.invalid["reason"].to_list() == ["malformed_message", "malformed_message"]
     assert rows.invalid["messages"][0][0] == {"role": "user", "content": "abc"}
     assert json.loads(json.loads(rows.invalid["detail"][1])["raw"]) == {"q": "a"}
+
+
+def test_message_keys_beyond_role_and_content_stay_in_meta(tmp_path: Path) -> None:
+    openai = {"messages": [{"role": "user", "content": "Hi", "name": "bob"}, ANSWER | {"tool_calls": [{"id": "c1"}]},
+                           {"role": "tool", "content": "42", "tool_call_id": "c1"}, ANSWER]}  # fmt: skip
+    sharegpt = {"conversations": [{"from": "human", "value": "Hi", "weight": 0}, {"from": "gpt", "value": "Yo"}]}
+    rows = [read(write_lines(tmp_path / f"{i}.jsonl", [json.dumps(r)])) for i, r in enumerate((openai, sharegpt))]
+    assert [json.loads(r.valid["meta"][0])["message_extras"] for r in rows] == [
+        {"messages": [{"name": "bob"}, {"tool_calls": [{"id": "c1"}]}, {"tool_call_id": "c1"}, {}]},
+        {"conversations": [{"weight": 0}, {}]},
+    ]

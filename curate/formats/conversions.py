@@ -43,10 +43,38 @@ SHAREGPT_ROLES = {
 }
 
 
-def _extras(row: dict[str, Any], used: Iterable[str]) -> dict[str, Any]:
-    """The row's keys that a conversion did not use: they go to ``meta``."""
+# Keys of one message that become its role and content (and, for `messages`, meta["loss_weight"]).
+_MESSAGE_KEYS = frozenset({"role", "content", "from", "value"})
+_LOSS_WEIGHTED = _MESSAGE_KEYS | {"loss_weight"}
+
+
+def _message_extras(message: Any, known: frozenset[str]) -> dict[str, Any]:
+    if not isinstance(message, dict) or not _MESSAGE_KEYS & message.keys():
+        return {}
+    # tool_calls become the content of a message that has none (see _openai_message)
+    used = known | ({"tool_calls"} if message.get("content") is None else set())
+    return {k: v for k, v in message.items() if k not in used}
+
+
+def _extras(row: dict[str, Any], used: Iterable[str], *, known: frozenset[str] = _MESSAGE_KEYS) -> dict[str, Any]:
+    """The row's keys that a conversion did not use: they go to ``meta``.
+
+    So do the keys of each message beyond its role and content (``name``, ``tool_call_id``,
+    axolotl's ``weight``...): ``meta["message_extras"]`` maps the input column to one dict per
+    message, in input order, when any message has one.
+    """
     skip = set(used)
-    return {k: v for k, v in row.items() if k not in skip}
+    meta = {k: v for k, v in row.items() if k not in skip}
+    per_column = {}
+    for column, value in row.items():
+        if column not in skip:
+            continue
+        extras = [_message_extras(m, known) for m in (value if isinstance(value, list) else [value])]
+        if any(extras):
+            per_column[column] = extras if isinstance(value, list) else extras[0]
+    if per_column:
+        meta["message_extras"] = per_column
+    return meta
 
 
 def _with_label(record: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
@@ -194,7 +222,7 @@ def messages(row: dict[str, Any]) -> Converted:
         turns = row["messages"]
         record = {
             "messages": _openai_messages(turns),
-            "meta": {**_extras(row, ("messages", "label")), **_loss_weights(turns)},
+            "meta": {**_extras(row, ("messages", "label"), known=_LOSS_WEIGHTED), **_loss_weights(turns)},
         }
         return "sft", _with_label(record, row)
     if "chosen" not in row and "chosen_messages" not in row:
