@@ -106,6 +106,8 @@ def main() -> None:
     timings["probe_with_heldout"] = time.perf_counter() - t
 
     seeded = result.removed.filter(pl.col("id").cast(pl.Int64) >= args.rows - 300)
+    seed_of = (pl.col("id").cast(pl.Int64) - (args.rows - 300)) // 100  # 100 seeds each, in this order
+    per_benchmark = {name: seeded.filter(seed_of == k).height for k, name in enumerate(("gsm8k", "mmlu", "truthfulqa"))}
     report = {
         "rows": frame.height,
         "threads": {"polars": pl.thread_pool_size(), "cpus": os.cpu_count()},
@@ -113,6 +115,7 @@ def main() -> None:
         "removed": dict(result.removed["reason"].value_counts().iter_rows()),
         "removed_with_heldout": dict(with_heldout.removed["reason"].value_counts().iter_rows()),
         "seeded_recall": f"{seeded.height}/300",
+        "seeded_recall_per_benchmark": {name: f"{found}/100" for name, found in per_benchmark.items()},
         "index": result.stats["index"],
     }
     print(json.dumps(report, indent=2))

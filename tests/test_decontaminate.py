@@ -76,10 +76,12 @@ def test_seeded_benchmark_items_are_removed_naming_their_benchmark(shared_data: 
     assert set(removed) == set(seeds), "exactly the seeded rows are removed; every support row survives"
     for user, (bench, item_id) in seeds.items():
         reason, detail = removed[user]
-        assert reason in ("benchmark_ngram_overlap", "benchmark_exact_match")
+        assert reason in ("benchmark_ngram_overlap", "benchmark_exact_match", "benchmark_contains_item")
         assert (detail["benchmark"], detail["item_id"]) == (bench, item_id), user
         assert detail["ngram"] and detail["n"] == len(detail["ngram"].split())
     assert removed[short_tqa[0]["prompt"]][0] == "benchmark_exact_match"
+    assert removed[f"Quick one: {short_mmlu['prompt']}"][0] == "benchmark_contains_item"
+    assert removed["Solve this: " + gsm8k["prompt"][5]][0] == "benchmark_ngram_overlap"
     assert result.kept.height + result.removed.height == frame.height
     assert result.stats["removed_per_benchmark"] == {"gsm8k": 3, "mmlu": 3, "truthfulqa": 3}
 
@@ -97,10 +99,11 @@ def test_heldout_split_shares_no_13gram_with_train_after_the_stage(shared_data: 
     stage = Decontaminate(DecontaminateConfig(heldout_text="all"))
     result = stage.apply(split, base)
 
-    def grams(rows: pl.DataFrame) -> set:
+    def grams(rows: pl.DataFrame) -> set:  # turn by turn: n-grams never run across two messages
         out = set()
         for messages in rows["messages"].to_list():
-            out |= lm_eval_ngrams("\n".join(m["content"] for m in messages))
+            for m in messages:
+                out |= lm_eval_ngrams(m["content"])
         return out
 
     kept = result.kept
@@ -108,7 +111,7 @@ def test_heldout_split_shares_no_13gram_with_train_after_the_stage(shared_data: 
     train_rows = kept.filter(pl.col("split") == "train")
     assert train_rows.height > 0
     assert grams(train_rows).isdisjoint(heldout)
-    assert set(result.removed["reason"]) == {"heldout_ngram_overlap"}
+    assert set(result.removed["reason"]) <= {"heldout_ngram_overlap", "heldout_exact_match", "heldout_contains_item"}
     assert set(result.removed["split"]) == {"train"}, "only train rows are removed; held-out rows stay"
     detail = json.loads(result.removed["detail"][0])
     heldout_ids = set(split.filter(pl.col("split") != "train")["id"])
@@ -210,3 +213,62 @@ def test_missing_benchmarks_can_be_skipped_and_are_listed_in_stats(tmp_path: Pat
     strict = DecontaminateConfig.model_validate({"against": ["missing.jsonl"]})
     with pytest.raises(StageError, match="missing.jsonl does not exist"):
         Decontaminate(strict).apply(frame, ctx)
+
+
+def banking_frame(shared: Path, rows: slice, extra: list[str] = ()) -> pl.DataFrame:
+    """BANKING77 utterances (short banking questions) as user turns, plus ``extra`` ones."""
+    texts = pl.read_csv(shared / "banking77" / "train.csv", infer_schema=False)["text"].to_list()[rows] + list(extra)
+    records = [{"messages": [{"role": "user", "content": t}, {"role": "assistant", "content": "Let me check."}]} for t in texts]
+    return build_frame("sft", records)[0]
+
+
+def removed_reasons(result) -> dict[str, str]:
+    return {m[0]["content"]: r for m, r in result.removed.select("messages", "reason").iter_rows()}
+
+
+def test_a_row_containing_a_short_item_is_not_called_an_exact_match(shared_data: Path, tmp_path: Path) -> None:
+    path = tmp_path / "faq.jsonl"
+    path.write_text(json.dumps({"q": "What is the exchange rate?"}) + "\n")
+    against = [{"path": str(path), "name": "faq", "fields": ["q"]}]
+    contains, copy = "what is the exchange rate when i get cash", "WHAT IS THE EXCHANGE RATE!"
+    frame = banking_frame(shared_data, slice(7000, 9000), [copy])
+    assert contains in {m[0]["content"] for m in frame["messages"]}
+
+    result = Decontaminate(DecontaminateConfig(against=against)).apply(frame, ctx(tmp_path))
+    assert removed_reasons(result) == {copy: "benchmark_exact_match"}, "common banking phrasing is not a leak"
+
+    every_match = DecontaminateConfig(against=against, min_rare_words=0, near_copy=0)
+    reasons = removed_reasons(Decontaminate(every_match).apply(frame, ctx(tmp_path)))
+    assert reasons[contains] == "benchmark_contains_item" and reasons[copy] == "benchmark_exact_match"
+
+
+def test_a_common_phrase_ngram_does_not_remove_an_unrelated_question(shared_data: Path, tmp_path: Path) -> None:
+    banking = pl.read_csv(shared_data / "banking77" / "train.csv", infer_schema=False)
+    held = banking.slice(6000, 3000).filter(pl.col("text") != "I tried to make a transfer and it didn't work.")
+    assert "I tried to make a transfer and it failed." in held["text"].to_list()
+    path = tmp_path / "heldout.jsonl"
+    held.select(q="text").write_ndjson(path)
+    against = [{"path": str(path), "name": "banking_heldout", "fields": ["q"]}]
+    long_item = next(t for t in held["text"].to_list() if len(t.split()) >= 25)
+    unrelated, exact, near = "I tried to make a transfer and it didn't work.", held["text"][7].upper() + "!!", "Hi, " + long_item
+    frame = banking_frame(shared_data, slice(3000, 6000), [unrelated, exact, near])
+
+    stage = Decontaminate(DecontaminateConfig(against=against))
+    result = stage.apply(frame, ctx(tmp_path))
+    assert stage.index(ctx(tmp_path))[1]["benchmarks"]["banking_heldout"]["ngram"] == 8  # short items: adaptive 8-grams
+    reasons = removed_reasons(result)
+    assert unrelated not in reasons, "sharing 'i tried to make a transfer and it' is not a leak"
+    assert reasons[exact] == "benchmark_exact_match" and reasons[near] == "benchmark_ngram_overlap"
+    assert result.removed.height < 0.02 * frame.height  # the old default removed about 6 %
+
+    every_match = Decontaminate(DecontaminateConfig(against=against, near_copy=0, min_rare_words=0))
+    assert removed_reasons(every_match.apply(frame, ctx(tmp_path)))[unrelated] == "benchmark_ngram_overlap"
+
+
+def test_a_short_heldout_row_copied_into_train_is_an_exact_leak(shared_data: Path) -> None:
+    frame = banking_frame(shared_data, slice(0, 400), ["Can I get a card if I live in the US?", "can i get a card, if i live in the us"])
+    split = frame.with_columns(split=pl.when(pl.int_range(pl.len()) == 400).then(pl.lit("test")).otherwise(pl.lit("train")))
+    result = Decontaminate(DecontaminateConfig()).apply(split, ctx(shared_data))
+    assert removed_reasons(result) == {"can i get a card, if i live in the us": "heldout_exact_match"}
+    detail = json.loads(result.removed["detail"][0])
+    assert detail["split"] == "test" and detail["heldout_id"] == split["id"][400]

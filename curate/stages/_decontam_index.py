@@ -3,10 +3,13 @@
 For every benchmark the n-gram size is ``clip(5th-percentile query length, min_ngram, ngram)``
 (GPT-3's rule) or ``ngram`` when ``adaptive`` is off. Every item contributes
 
-* the hashes of all its query n-grams (``match = ngram``), and
+* the hashes of all its query n-grams (``match = NGRAM``) to ``grams``;
 * the hash of its whole normalised prompt when the prompt is shorter than N words but has at
   least ``min_item_words`` words, and of its whole query when the query is that short
-  (``match = whole``): short items escape n-grams, so the whole item is looked for instead.
+  (``match = WHOLE_PROMPT / WHOLE_QUERY``) to ``grams``: short items escape n-grams, so the
+  whole item is looked for inside a turn instead (containment);
+* the hashes of its whole prompt and whole query, whatever their length, to ``exact``: a turn
+  equal to one of them is an exact match.
 """
 
 from __future__ import annotations
@@ -23,16 +26,18 @@ from curate.stages._ngrams import GramHasher, Normalisation, Tokens, tokenise
 
 __all__ = ["BenchmarkIndex", "build_index", "cache_key", "load_index", "save_index"]
 
-INDEX_VERSION = 1  # bump when the index layout or hashing changes
+INDEX_VERSION = 2  # bump when the index layout or hashing changes
 NGRAM, WHOLE_QUERY, WHOLE_PROMPT = 0, 1, 2  # values of grams.match
 
 
 @dataclass
 class BenchmarkIndex:
-    """``grams``: (h, item, start, n, match) per indexed n-gram or whole item; ``items``:
-    (benchmark, item_id, words, prompt_words), normalised tokens; ``ngram``: N per benchmark."""
+    """``grams``: (h, item, start, n, match) per indexed n-gram or short whole item; ``exact``:
+    (h, item, n, match) per whole prompt and query; ``items``: (benchmark, item_id, words,
+    prompt_words), normalised tokens; ``ngram``: N per benchmark."""
 
     grams: pl.DataFrame
+    exact: pl.DataFrame
     items: pl.DataFrame
     ngram: dict[str, int]
 
@@ -84,10 +89,16 @@ def build_index(
             h = GramHasher(tokens).whole(short)
             parts.append(_frame(h, short, np.zeros(len(short), np.int64), tokens.lengths[short], match=match))
     grams = pl.concat(parts).unique(["h", "item", "n"], keep="first", maintain_order=True)
+    exact = []
+    for match, tokens in ((WHOLE_QUERY, query), (WHOLE_PROMPT, prompt)):
+        rows = np.flatnonzero(tokens.lengths > 0)
+        hashes = GramHasher(tokens).whole(rows)
+        exact.append(_frame(hashes, rows, np.zeros(len(rows)), tokens.lengths[rows], match=match))
+    exact_table = pl.concat(exact).drop("start").unique(["h", "item", "n"], keep="first", maintain_order=True)
     table = items.select("benchmark", "item_id").with_columns(
         words=_split(query), prompt_words=_split(prompt)
     )
-    return BenchmarkIndex(grams=grams, items=table, ngram=n_of)
+    return BenchmarkIndex(grams=grams, exact=exact_table, items=table, ngram=n_of)
 
 
 def _split(tokens: Tokens) -> pl.Series:
@@ -115,9 +126,9 @@ def cache_key(sources: list[dict], **settings: object) -> str:
 
 
 def save_index(index: BenchmarkIndex, folder: Path, key: str) -> None:
-    """Write the index as two Parquet files and a JSON header (atomic renames)."""
+    """Write the index as three Parquet files and a JSON header (atomic renames)."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name, frame in (("grams", index.grams), ("items", index.items)):
+    for name, frame in (("grams", index.grams), ("exact", index.exact), ("items", index.items)):
         tmp = folder / f"{key}.{name}.parquet.tmp"
         frame.write_parquet(tmp)
         tmp.replace(folder / f"{key}.{name}.parquet")
@@ -131,6 +142,7 @@ def load_index(folder: Path, key: str) -> BenchmarkIndex | None:
         return None
     return BenchmarkIndex(
         grams=pl.read_parquet(folder / f"{key}.grams.parquet"),
+        exact=pl.read_parquet(folder / f"{key}.exact.parquet"),
         items=pl.read_parquet(folder / f"{key}.items.parquet"),
         ngram=json.loads(header.read_text())["ngram"],
     )
