@@ -3,9 +3,10 @@
 Rules run in the order of :class:`QualityConfig`'s fields; a removed row's ``reason`` is the
 first rule it trips and its ``detail`` names that rule, the value that tripped it and every
 other flag. The ``too_long`` bound is checked before anything reads the texts: a row over it is
-judged by that rule alone (no other rule or model scans a 50 MB turn). With ``mode: flag`` nothing is removed and the reasons go into a ``quality_flags``
-list column instead. Model scores stay as columns (``quality_score``, ``perplexity``) either way,
-so later stages (``balance`` with ``score: quality_score``) can use them.
+judged by that rule alone (no other rule or model scans a 50 MB turn). With ``mode: flag``
+nothing is removed and the reasons go into a ``quality_flags`` list column instead. Model scores
+stay as columns (``quality_score``, ``perplexity``) either way, so later stages (``balance``
+with ``score: quality_score``) can use them.
 """
 
 from __future__ import annotations
@@ -134,7 +135,10 @@ class Quality(Stage):
         judged = texts.gather(rows)
         results: dict[str, tuple[str, pl.Series, pl.Series]] = {}
         for reason, (rule, check) in ctx.track(self.checks(judged).items(), description="rules"):
-            tripped, value = too_long if reason == "too_long" else (_spread(v, rows, frame.height) for v in check(judged))
+            if reason == "too_long":
+                tripped, value = too_long
+            else:
+                tripped, value = (_spread(v, rows, frame.height) for v in check(judged))
             results[reason] = (rule, tripped.fill_null(False), value.cast(pl.String))
         if cfg.repetition.enabled:
             for reason, (tripped, value) in _repetition(judged, cfg.repetition).items():
