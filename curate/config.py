@@ -52,7 +52,7 @@ Format = Literal["auto", "messages", "alpaca", "sharegpt", "sharegpt_preference"
 
 def check_dataset_name(name: str) -> str:
     """Dataset names are one path segment: letters, digits, ``_``, ``-``, ``.``; no ``..``."""
-    if not DATASET_NAME.match(name) or ".." in name:
+    if not DATASET_NAME.fullmatch(name) or ".." in name:  # fullmatch: `$` accepts a final newline
         raise ValueError(
             f"{name!r} is not a valid dataset name: use letters, digits, '_', '-' and '.', "
             "start with a letter or digit, and no '..' or '/'"

@@ -18,19 +18,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-from deltalake import CommitProperties, DeltaTable
-from deltalake.exceptions import TableNotFoundError
+from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError
 
+from curate._store_health import open_table, unreadable_version
+from curate._store_vacuum import DEFAULT_RETENTION_HOURS, VacuumResult, vacuum_table
+from curate._store_write import commit_version
 from curate.errors import StoreError
-from curate.records import SCHEMAS, STORE_COLUMNS
 from curate.stats import StageStats
 
 if TYPE_CHECKING:
     import datasets
 
-__all__ = ["Store", "VersionInfo", "parse_ref"]
+__all__ = ["DEFAULT_RETENTION_HOURS", "Store", "VacuumResult", "VersionInfo", "parse_ref"]
 
-_REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})(?:@(?P<version>\d+))?$")
+_REF = re.compile(r"(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,127})(?:@(?P<version>\d+))?")
 SPLITS = ("train", "validation", "test")
 
 
@@ -39,7 +41,7 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
 
     Raises StoreError for anything that is not a plain dataset name (no paths, no ``..``).
     """
-    match = _REF.match(ref)
+    match = _REF.fullmatch(ref)  # not match(): `$` would accept a final newline
     if not match or ".." in ref:
         raise StoreError(
             f"{ref!r} is not a dataset reference: use NAME or NAME@VERSION, where NAME has only "
@@ -71,10 +73,23 @@ class Store:
     ----------
     root
         Store root; each dataset is the Delta table ``root/NAME``. Created on first commit.
+
+    Raises
+    ------
+    StoreError
+        ``root`` lies under a file (``--store notes.txt/x``).
     """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        for folder in (self.root, *self.root.parents):
+            if folder.exists():
+                if not folder.is_dir():
+                    raise StoreError(
+                        f"The store {self.root} cannot be used: {folder} is a file, not a folder. "
+                        "Pass --store a folder (it is created on the first commit)."
+                    )
+                break
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
@@ -86,28 +101,27 @@ class Store:
         parse_ref(name)
         return self.root / name
 
-    def _table(self, name: str) -> DeltaTable:
-        try:
-            return DeltaTable(str(self.path(name)))
-        except TableNotFoundError:
+    def _table(self, name: str, *, version: int | None = None) -> DeltaTable:
+        table = open_table(self.path(name), name=name, version=version)
+        if table is None:
             known = ", ".join(self.names()) or "none yet"
             raise StoreError(
                 f"No dataset named {name!r} in the store {self.root} (datasets: {known}). "
                 "Run a pipeline whose `output` is this name first, or pass --store."
-            ) from None
+            )
+        return table
 
     def names(self) -> list[str]:
-        """Names of the datasets in the store."""
+        """Names of the datasets in the store (folders with a non-empty Delta log)."""
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if (p / "_delta_log").is_dir())
+        logs = (p / "_delta_log" for p in self.root.iterdir())
+        return sorted(log.parent.name for log in logs if log.is_dir() and any(log.iterdir()))
 
     def latest_version(self, name: str) -> int | None:
         """Latest version number of ``name``, or None when it does not exist."""
-        try:
-            return DeltaTable(str(self.path(name))).version()
-        except TableNotFoundError:
-            return None
+        table = open_table(self.path(name), name=name)
+        return None if table is None else table.version()
 
     def resolve(self, ref: str) -> tuple[str, int]:
         """``name@N`` or ``name`` -> ``(name, N)``, checking that the version exists."""
@@ -124,11 +138,22 @@ class Store:
     def read(self, ref: str) -> pl.DataFrame:
         """Every row of a version: kept rows (with ``split``) and removed rows (with reasons)."""
         name, version = self.resolve(ref)
-        return pl.read_delta(str(self.path(name)), version=version)
+        try:
+            return pl.read_delta(str(self.path(name)), version=version)
+        except (OSError, DeltaError, pl.exceptions.PolarsError) as exc:
+            raise unreadable_version(self.path(name), name=name, version=version, exc=exc) from None
 
     def kept(self, ref: str, *, split: str | None = None) -> pl.DataFrame:
-        """Kept rows of a version (optionally one split), without the removal columns."""
+        """Kept rows of a version (optionally one split), without the removal columns.
+
+        Raises StoreError when ``split`` is not one of train, validation, test.
+        """
         rows = self.read(ref).filter(pl.col("split").is_not_null())
+        if split is not None and split not in SPLITS:
+            counts = ", ".join(f"{s} {n}" for s, n in rows.group_by("split").len().sort("split").iter_rows())
+            raise StoreError(
+                f"{split!r} is not a split: use one of {', '.join(SPLITS)} ({ref} has {counts or 'no kept rows'})."
+            )
         if split is not None:
             rows = rows.filter(pl.col("split") == split)
         return rows.drop("removed_by", "reason", "detail")
@@ -183,7 +208,7 @@ class Store:
         stages: list[StageStats],
         lineage: dict[str, Any],
     ) -> int:
-        """Write one new version holding kept and removed rows; returns its version number.
+        """Write one new version holding kept and removed rows; returns the version this call committed.
 
         Parameters
         ----------
@@ -199,71 +224,46 @@ class Store:
         Raises
         ------
         StoreError
-            The accounting does not balance; nothing is written.
+            The accounting does not balance, the store is not writable, or another run committed
+            ``name`` while this one was writing (the commit is never merged with theirs). Nothing
+            is committed.
         """
-        _check_accounting(stages, kept=kept, removed=removed)
-        rows = _table_rows(kind, kept=kept, removed=removed)
-        per_split = dict(rows.group_by("split").len().iter_rows()) if rows.height else {}
-        meta = {
-            **lineage,
-            "kind": kind,
-            "stages": [s.to_dict() for s in stages],
-            "rows": {
-                "input": stages[0].rows_in if stages else rows.height,
-                "added": sum(s.rows_added for s in stages),
-                "kept": kept.height,
-                "removed": removed.height,
-                "per_split": {str(k) if k is not None else "removed": v for k, v in per_split.items()},
-            },
-            "time": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        path = self.path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        exists = self.latest_version(name) is not None
-        rows.write_delta(
-            str(path),
-            mode="overwrite" if exists else "error",
-            delta_write_options={
-                "schema_mode": "overwrite" if exists else None,
-                "commit_properties": CommitProperties(custom_metadata={"curate": json.dumps(meta, default=str)}),
-            },
+        return commit_version(
+            self.path(name), name=name, kind=kind, kept=kept, removed=removed, stages=stages, lineage=lineage
         )
-        return DeltaTable(str(path)).version()
 
+    def vacuum(
+        self,
+        name: str,
+        *,
+        retention_hours: int = DEFAULT_RETENTION_HOURS,
+        delete: bool = False,
+        allow_short_retention: bool = False,
+    ) -> VacuumResult:
+        """Part files of ``name`` that no version references (left by a killed or losing run).
 
-def _table_rows(kind: str, *, kept: pl.DataFrame, removed: pl.DataFrame) -> pl.DataFrame:
-    """Kept and removed rows in one frame: record columns, extra columns, then store columns."""
-    kept = kept.with_columns(
-        split=pl.col("split").fill_null("train") if "split" in kept.columns else pl.lit("train"),
-        removed_by=pl.lit(None, pl.String),
-        reason=pl.lit(None, pl.String),
-        detail=pl.lit(None, pl.String),
-    )
-    removed = removed.with_columns(split=pl.lit(None, pl.String))
-    rows = pl.concat([kept, removed], how="diagonal_relaxed")
-    record = list(SCHEMAS[kind])
-    extra = [c for c in rows.columns if c not in record and c not in STORE_COLUMNS]
-    return rows.select(record + extra + list(STORE_COLUMNS)).cast(dict(STORE_COLUMNS))
+        Files any version still references are never listed, so every version stays readable.
 
+        Parameters
+        ----------
+        retention_hours
+            Only files older than this are listed; younger ones may belong to a run that is
+            still writing. Below 168 (7 days, deltalake's default) needs ``allow_short_retention``.
+        delete
+            Delete the listed files; ``False`` (the default) only lists them.
+        allow_short_retention
+            Accept ``retention_hours`` below 168: only safe when no run is writing ``name``.
 
-def _check_accounting(stages: list[StageStats], *, kept: pl.DataFrame, removed: pl.DataFrame) -> None:
-    problems = []
-    for s in stages:
-        if not s.balanced:
-            problems.append(
-                f"stage {s.stage!r}: {s.rows_in} in + {s.rows_added} added != {s.rows_kept} kept + {s.rows_removed} removed"
-            )
-    for before, after in zip(stages, stages[1:], strict=False):
-        if after.rows_in != before.rows_kept:
-            problems.append(f"stage {after.stage!r} got {after.rows_in} rows but {before.stage!r} kept {before.rows_kept}")
-    if stages and stages[-1].rows_kept != kept.height:
-        problems.append(f"the last stage kept {stages[-1].rows_kept} rows but {kept.height} are being written")
-    by_stage = dict(removed.group_by("removed_by").len().iter_rows()) if removed.height else {}
-    for s in stages:
-        if by_stage.get(s.stage, 0) != s.rows_removed:
-            problems.append(f"stage {s.stage!r} reports {s.rows_removed} removed rows but {by_stage.get(s.stage, 0)} carry its name")
-    if problems:
-        raise StoreError(
-            "Refusing to commit: rows in != rows kept + rows removed.\n  " + "\n  ".join(problems)
-            + "\nThis is a bug in a stage; no version was written."
+        Raises
+        ------
+        StoreError
+            A retention below 168 hours without ``allow_short_retention``, or a negative one.
+        """
+        return vacuum_table(
+            self._table(name),
+            self.path(name),
+            name=name,
+            retention_hours=retention_hours,
+            delete=delete,
+            allow_short_retention=allow_short_retention,
         )
