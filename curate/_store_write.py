@@ -94,8 +94,7 @@ def _writable_folder(path: Path, *, name: str) -> bool:
         path.mkdir(parents=True, exist_ok=True)
         for folder in (path, path / "_delta_log"):
             if folder.is_dir():
-                with tempfile.TemporaryFile(dir=folder):
-                    pass
+                _probe(folder)
     except OSError as exc:
         if created and path.is_dir() and not any(path.iterdir()):
             path.rmdir()
@@ -104,6 +103,14 @@ def _writable_folder(path: Path, *, name: str) -> bool:
             "Make the store writable, or pass --store a folder you can write to. Nothing was committed."
         ) from None
     return created
+
+
+def _probe(folder: Path) -> None:
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(folder)) from None
 
 
 def _lineage(

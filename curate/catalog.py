@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
+from curate.errors import StoreError
 from curate.formats import write_records
 from curate.store import Store, VersionInfo
 
@@ -23,6 +24,7 @@ class DatasetSummary:
     kept: int
     removed: int
     time: str
+    broken: str | None = None  # why the dataset cannot be read (then the counts are 0)
 
 
 @dataclass
@@ -36,10 +38,14 @@ class DatasetOverview:
 
 
 def list_datasets(store: Store) -> list[DatasetSummary]:
-    """Every dataset in the store with its latest version's counts."""
+    """Every dataset in the store with its latest version's counts; a broken one says why in ``broken``."""
     out = []
     for name in store.names():
-        info = store.history(name)[-1]
+        try:
+            info = store.history(name)[-1]
+        except StoreError as exc:  # one broken dataset must not hide the others
+            out.append(DatasetSummary(name=name, latest=-1, kind="?", kept=0, removed=0, time="", broken=str(exc)))
+            continue
         rows = info.lineage.get("rows", {})
         out.append(
             DatasetSummary(

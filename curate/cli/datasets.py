@@ -1,4 +1,4 @@
-"""`curate datasets list | log | show | export`."""
+"""`curate datasets list | log | show | export | vacuum`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rich.table import Table
 
 from curate.catalog import dataset_log, export_dataset, list_datasets, show_dataset
 from curate.cli.options import DEFAULT_STORE, StoreOption
-from curate.store import Store
+from curate.store import DEFAULT_RETENTION_HOURS, Store
 
 app = typer.Typer(help="Inspect and export versioned datasets.", no_args_is_help=True)
 console = Console()
@@ -19,11 +19,18 @@ console = Console()
 
 @app.command("list")
 def list_(store: StoreOption = DEFAULT_STORE) -> None:
-    """Datasets in the store with their latest version."""
+    """Datasets in the store with their latest version (a broken one is listed with the reason)."""
     table = Table("name", "latest", "kind", "kept", "removed", "time")
-    for d in list_datasets(Store(store)):
-        table.add_row(d.name, f"@{d.latest}", d.kind, str(d.kept), str(d.removed), d.time)
+    datasets = list_datasets(Store(store))
+    for d in datasets:
+        if d.broken:
+            table.add_row(d.name, "[red]broken[/]", "", "", "", "")
+        else:
+            table.add_row(d.name, f"@{d.latest}", d.kind, str(d.kept), str(d.removed), d.time)
     console.print(table)
+    for d in datasets:
+        if d.broken:
+            console.print(f"[red]broken:[/] {d.broken}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -80,3 +87,28 @@ def export(
     """Export the kept rows of a version to a JSONL file."""
     n = export_dataset(Store(store), ref, format=format, path=out, split=split)
     console.print(f"wrote {n} rows to {out}")
+
+
+@app.command()
+def vacuum(
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    yes: Annotated[bool, typer.Option("--yes", "--force", help="Delete the files (default: only list them).")] = False,
+    retention_hours: Annotated[
+        int, typer.Option(help="Only files older than this many hours; below 168 needs --allow-short-retention.")
+    ] = DEFAULT_RETENTION_HOURS,
+    allow_short_retention: Annotated[
+        bool, typer.Option(help="Accept a retention below 168 hours: only when no run is writing this dataset.")
+    ] = False,
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
+    """List (or with --yes delete) part files no version of a dataset references, e.g. after a killed run."""
+    result = Store(store).vacuum(
+        name, retention_hours=retention_hours, delete=yes, allow_short_retention=allow_short_retention
+    )
+    for file in result.files:
+        console.print(f"  {result.folder / file}", highlight=False)
+    older = f"older than {result.retention_hours} hours"
+    if result.deleted:
+        console.print(f"deleted {len(result.files)} unreferenced files {older} from {name}")
+    else:
+        console.print(f"{len(result.files)} unreferenced files {older} in {name} (dry run; --yes deletes them)")

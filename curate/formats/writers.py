@@ -124,7 +124,7 @@ def write_records(
     format
         ``messages`` (sft, preference, prompt), ``alpaca`` (sft) or ``sharegpt`` (sft, preference).
     path
-        The output file; a ``.gz`` or ``.bz2`` suffix compresses it. Parent folders are created.
+        The output file; a ``.gz`` or ``.bz2`` suffix compresses it. Its folder must exist.
 
     Returns
     -------
@@ -134,7 +134,8 @@ def write_records(
     ------
     InputError
         When ``format`` cannot hold ``kind``, or a record does not fit it (e.g. a tool turn in
-        alpaca); the message names the record id. Nothing is left half-written.
+        alpaca; the message names the record id), or the folder of ``path`` does not exist.
+        Nothing is left half-written.
 
     Examples
     --------
@@ -153,7 +154,8 @@ def write_records(
             raise InputError(
                 f"Record {row['id']} cannot be written as {format}: {exc}. Export it as messages instead."
             ) from None
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        raise InputError(f"Cannot write {path}: the folder {path.parent} does not exist. Create it first.")
     with _open(path) as out:
         out.writelines(line + "\n" for line in lines)
     return len(lines)
