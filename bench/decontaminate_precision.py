@@ -110,16 +110,18 @@ def scenarios(data: Path, rng: random.Random) -> dict:
         near.append(" ".join(words))
     items = pl.concat([benchmarks.load_builtin(b, root=data) for b in ("mmlu", "truthfulqa")])
     short = items.filter(pl.col("prompt").str.split(" ").list.len().is_between(5, 12), pl.col("prompt").is_unique())
-    picks = [p for b in ("mmlu", "truthfulqa") for p in rng.sample(short.filter(pl.col("benchmark") == b)["prompt"].to_list(), 100)]
+    picks = [p for b in ("mmlu", "truthfulqa")
+             for p in rng.sample(short.filter(pl.col("benchmark") == b)["prompt"].to_list(), 100)]
     styles = [_repunctuate, lambda p: "Quick one: " + p, lambda p: rng.choice(natural) + " Also, " + p,
               lambda p: "hey, " + p + " thanks"]
     bench_seeds = [styles[k % 4](p) for k, p in enumerate(picks)]
     natural_words = _words(natural)
+    seeded = set(range(len(natural), len(natural) + 200))
     return {
         "banking": (natural + exact + near, answers + ["Let me check."] * 200,
-                    near_exact_rows(natural_words, _words(held_texts)) | set(range(len(natural), len(natural) + 200))),
+                    near_exact_rows(natural_words, _words(held_texts)) | seeded),
         "bench": (natural + bench_seeds, answers + ["Let me check."] * 200,
-                  near_exact_rows(natural_words, _words(items["prompt"].to_list())) | set(range(len(natural), len(natural) + 200))),
+                  near_exact_rows(natural_words, _words(items["prompt"].to_list())) | seeded),
         "held": held.select(id=pl.col("n").cast(pl.String), text="text"),
         "natural": len(natural),
     }

@@ -250,8 +250,11 @@ def test_a_common_phrase_ngram_does_not_remove_an_unrelated_question(shared_data
     held.select(q="text").write_ndjson(path)
     against = [{"path": str(path), "name": "banking_heldout", "fields": ["q"]}]
     long_item = next(t for t in held["text"].to_list() if len(t.split()) >= 25)
-    unrelated, exact, near = "I tried to make a transfer and it didn't work.", held["text"][7].upper() + "!!", "Hi, " + long_item
-    frame = banking_frame(shared_data, slice(3000, 6000), [unrelated, exact, near])
+    twelve = next(t for t in held["text"].to_list() if len(t.split()) == 12).split()
+    unrelated, exact = "I tried to make a transfer and it didn't work.", held["text"][7].upper() + "!!"
+    near = "Hi, " + long_item
+    edited = " ".join([*twelve[:-1], "pls"])  # one word of a 12-word item changed: a near copy
+    frame = banking_frame(shared_data, slice(3000, 6000), [unrelated, exact, near, edited])
 
     stage = Decontaminate(DecontaminateConfig(against=against))
     result = stage.apply(frame, ctx(tmp_path))
@@ -259,6 +262,9 @@ def test_a_common_phrase_ngram_does_not_remove_an_unrelated_question(shared_data
     reasons = removed_reasons(result)
     assert unrelated not in reasons, "sharing 'i tried to make a transfer and it' is not a leak"
     assert reasons[exact] == "benchmark_exact_match" and reasons[near] == "benchmark_ngram_overlap"
+    assert reasons[edited] == "benchmark_ngram_overlap"
+    details = {m[0]["content"]: json.loads(d) for m, d in result.removed.select("messages", "detail").iter_rows()}
+    assert details[edited]["why"] == "near_copy" and details[near]["why"] == "run"
     assert result.removed.height < 0.02 * frame.height  # the old default removed about 6 %
 
     every_match = Decontaminate(DecontaminateConfig(against=against, near_copy=0, min_rare_words=0))
@@ -266,7 +272,8 @@ def test_a_common_phrase_ngram_does_not_remove_an_unrelated_question(shared_data
 
 
 def test_a_short_heldout_row_copied_into_train_is_an_exact_leak(shared_data: Path) -> None:
-    frame = banking_frame(shared_data, slice(0, 400), ["Can I get a card if I live in the US?", "can i get a card, if i live in the us"])
+    copies = ["Can I get a card if I live in the US?", "can i get a card, if i live in the us"]
+    frame = banking_frame(shared_data, slice(0, 400), copies)
     split = frame.with_columns(split=pl.when(pl.int_range(pl.len()) == 400).then(pl.lit("test")).otherwise(pl.lit("train")))
     result = Decontaminate(DecontaminateConfig()).apply(split, ctx(shared_data))
     assert removed_reasons(result) == {"can i get a card, if i live in the us": "heldout_exact_match"}

@@ -1,8 +1,8 @@
 """The held-out check of ``decontaminate``: ``train`` rows must not leak ``validation`` / ``test`` rows.
 
-The held-out turns become the items of an index with N = ``ngram`` (no adaptive N: they are the
-dataset's own rows), and the train turns are probed and judged exactly as against a benchmark,
-so the reasons are ``heldout_exact_match``, ``heldout_ngram_overlap`` and
+The held-out turns become the items of an index (adaptive N as for a benchmark), and the train
+turns are probed and judged exactly as against a benchmark, so the reasons are
+``heldout_exact_match``, ``heldout_ngram_overlap`` and
 ``heldout_contains_item``. Held-out rows stay; only train rows are removed.
 """
 
@@ -42,7 +42,7 @@ def heldout_matches(
         "benchmark": split[held_rows].astype(str), "item_id": frame["id"].gather(held_rows),
         "prompt": turns.text.filter(held_turn), "query": turns.text.filter(held_turn),
     })
-    index = build_index(items, ngram=config.ngram, min_ngram=config.ngram, adaptive=False,
+    index = build_index(items, ngram=config.ngram, min_ngram=config.min_ngram, adaptive=config.adaptive_ngram,
                         min_item_words=config.min_item_words, normalisation=config.normalisation)
     checked = Turns(text=turns.text.filter(train_turn), row=turns.row[train_turn])
     found = probe(checked, index, batch_rows=config.batch_rows, normalisation=config.normalisation,

@@ -45,11 +45,6 @@ class BenchmarkIndex:
         """The distinct n-gram lengths to probe, longest first."""
         return sorted(self.grams["n"].unique().to_list(), reverse=True)
 
-    def matched_text(self, item: int, start: int, n: int, match: int) -> str:
-        """The normalised words an index entry stands for."""
-        words = self.items["prompt_words" if match == WHOLE_PROMPT else "words"][item]
-        return " ".join(words[start : start + n])
-
 
 def choose_ngram(lengths: np.ndarray, *, ngram: int, min_ngram: int, adaptive: bool) -> int:
     """N for one benchmark: ``clip(5th percentile of query lengths, min_ngram, ngram)``."""

@@ -4,13 +4,14 @@ A candidate is a (turn, item) pair the probe found. It counts when
 
 * ``exact_match``: the normalised turn equals the item's prompt or query (any length);
 * ``ngram_overlap``: turn and item share a run of at least ``full_ngram`` words (13: the
-  lm-eval / GPT-3 rule), or, for the shorter n-grams of the adaptive N, the shared words cover
-  at least ``near_copy`` of the item and of the turn (a light edit of the item);
+  lm-eval / GPT-3 rule), or, for the shorter n-grams of the adaptive N, the turn is a near copy
+  of the item: their longest common word subsequence is at least ``near_copy`` of the longer
+  of the two (a light edit of the item);
 * ``contains_item``: the turn contains a whole short item, and the item is distinctive in the
   checked turns: the sum over its words of ``1 - log(1 + k) / log(1 + N)`` (``k``: other
   distinct checked turns holding the word, ``N``: distinct checked turns; 1 for a word no other
-  turn has, about 0 for one every turn has) reaches ``min_rare_words``, or the item covers
-  ``near_copy`` of the turn.
+  turn has, about 0 for one every turn has) reaches ``min_rare_words``, or the item is at least
+  ``near_copy`` of the turn (a near copy again).
 
 Common phrasing of short-utterance data ("what is the exchange rate", "i tried to make a
 transfer and it") then no longer removes unrelated rows; docs/decontaminate.md has the
@@ -26,12 +27,14 @@ import polars as pl
 
 from curate.stages._decontam_index import NGRAM, WHOLE_PROMPT, BenchmarkIndex
 from curate.stages._decontam_match import Probe
+from curate.stages._ngrams import tokenise
 from curate.stages.base import detail_json
 
 EXACT, OVERLAP, CONTAINS = 0, 1, 2  # kinds, in the order a row's reason is chosen
 KIND_NAMES = {  # kind -> (reason after the prefix, rule in the detail)
     EXACT: ("exact_match", "exact"), OVERLAP: ("ngram_overlap", "ngram"), CONTAINS: ("contains_item", "contains"),
 }
+_LCS_MAX_WORDS = 100  # longer near copies share a full n-gram unless edited every dozen words
 _ACCEPTED = {"turn": pl.Int64, "item": pl.UInt32, "kind": pl.UInt8, "why": pl.String, "match": pl.UInt8,
              "start": pl.UInt32, "n": pl.UInt16, "coverage": pl.Float64, "rare_words": pl.Float64}
 
@@ -51,11 +54,13 @@ def judge(found: Probe, index: BenchmarkIndex, rule: MatchRule) -> pl.DataFrame:
         "turn", "item", "match", "n", kind=pl.lit(EXACT, pl.UInt8), why=pl.lit("equal"), start=pl.lit(0, pl.UInt32),
         coverage=pl.lit(1.0), rare_words=pl.lit(None, pl.Float64),
     )
-    parts = [exact, _overlaps(found.hits, index, found.lengths, rule), _contained(found, index, rule)]
+    # a turn equal to an item needs no other evidence: judge the rest only (copies are cheap then)
+    rest = found.hits.filter(~pl.col("turn").is_in(found.exact["turn"].implode()))
+    parts = [exact, _overlaps(rest, found, index, rule), _contained(rest, found, index, rule)]
     return pl.concat([p.select(*_ACCEPTED).cast(_ACCEPTED) for p in parts])
 
 
-def _overlaps(hits: pl.DataFrame, index: BenchmarkIndex, lengths: np.ndarray, rule: MatchRule) -> pl.DataFrame:
+def _overlaps(hits: pl.DataFrame, found: Probe, index: BenchmarkIndex, rule: MatchRule) -> pl.DataFrame:
     ngrams = hits.filter(pl.col("match") == NGRAM).with_columns(diag=pl.col("tstart") - pl.col("start").cast(pl.Int64))
     if ngrams.is_empty():
         return pl.DataFrame(schema=_ACCEPTED)
@@ -71,19 +76,10 @@ def _overlaps(hits: pl.DataFrame, index: BenchmarkIndex, lengths: np.ndarray, ru
         .group_by(*pair)
         .first()
     )
-
-    def covered(column: str) -> pl.Expr:  # words covered by the union of the pair's n-grams
-        gap = pl.col(column).unique().sort().diff(-1).abs().fill_null(pl.col("n").first()).cast(pl.Int64)
-        return gap.clip(upper_bound=pl.col("n").first().cast(pl.Int64)).sum()
-
-    cover = ngrams.group_by(*pair).agg(in_item=covered("start"), in_turn=covered("tstart"), n=pl.col("n").first())
-    frame = cover.join(runs.select(*pair, "start", "run"), on=pair)
-    item_len = index.items["words"].list.len().to_numpy()[frame["item"].to_numpy()]
-    turn_len = lengths[frame["turn"].to_numpy()]
-    frame = frame.with_columns(
-        coverage=pl.min_horizontal(pl.col("in_item") / pl.Series(item_len), pl.col("in_turn") / pl.Series(turn_len))
-    )
-    long, near = pl.col("run") >= rule.full_ngram, pl.col("coverage") >= rule.near_copy
+    frame = runs.select(*pair, "start", "run")
+    near_copies = _near_copy(frame.filter(pl.col("run") < rule.full_ngram), found, index, rule)
+    frame = frame.join(near_copies, on=pair, how="left")
+    long, near = pl.col("run") >= rule.full_ngram, pl.col("coverage").fill_null(0.0) >= rule.near_copy
     return frame.filter(long | near).select(
         *pair, match=pl.lit(NGRAM, pl.UInt8), n=pl.col("run"), kind=pl.lit(OVERLAP, pl.UInt8),
         why=pl.when(long).then(pl.lit("run")).otherwise(pl.lit("near_copy")), start="start",
@@ -91,8 +87,39 @@ def _overlaps(hits: pl.DataFrame, index: BenchmarkIndex, lengths: np.ndarray, ru
     )
 
 
-def _contained(found: Probe, index: BenchmarkIndex, rule: MatchRule) -> pl.DataFrame:
-    whole = found.hits.filter(pl.col("match") != NGRAM).unique(["turn", "item", "match"])
+def _near_copy(pairs: pl.DataFrame, found: Probe, index: BenchmarkIndex, rule: MatchRule) -> pl.DataFrame:
+    """(turn, item, coverage) for the ``pairs`` whose lengths allow a near copy: their longest
+    common word subsequence over the longer one's length."""
+    rows = []
+    if not pairs.is_empty():
+        turn_ids = pairs["turn"].unique()
+        tokens = tokenise(found.texts.gather(turn_ids), normalisation=found.normalisation)
+        offsets = np.concatenate([[0], np.cumsum(tokens.lengths)])
+        words = tokens.words.to_list()
+        turn_words = {t: words[a:b] for t, a, b in zip(turn_ids.to_list(), offsets[:-1], offsets[1:], strict=True)}
+        item_words = index.items["words"]
+        for turn, item in pairs.select("turn", "item").iter_rows():
+            a, b = turn_words[turn], item_words[item].to_list()
+            longer = max(len(a), len(b))
+            if min(len(a), len(b)) >= rule.near_copy * longer and longer <= _LCS_MAX_WORDS:
+                rows.append((turn, item, _common_subsequence(a, b) / longer))
+    schema = {"turn": pl.Int64, "item": pl.UInt32, "coverage": pl.Float64}
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _common_subsequence(a: list[str], b: list[str]) -> int:
+    """Length of the longest common subsequence of two word lists."""
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b, 1):
+            cur.append(prev[j - 1] + 1 if x == y else max(prev[j], cur[j - 1]))
+        prev = cur
+    return prev[-1]
+
+
+def _contained(hits: pl.DataFrame, found: Probe, index: BenchmarkIndex, rule: MatchRule) -> pl.DataFrame:
+    whole = hits.filter(pl.col("match") != NGRAM).unique(["turn", "item", "match"])
     if whole.is_empty():
         return pl.DataFrame(schema=_ACCEPTED)
     rare = 1 - pl.col("df").cast(pl.Float64).log() / np.log1p(found.distinct_turns)  # df = k + 1: the turn itself
@@ -134,17 +161,19 @@ def per_row(
         .group_by("row", maintain_order=True)
         .agg(pl.all().first(), items_matched=pl.col("item").n_unique())
     )
-    names, ids = index.items["benchmark"], index.items["item_id"]
+    items = index.items.with_row_index("item").cast({"item": pl.UInt32})
+    words = pl.when(pl.col("match") == WHOLE_PROMPT).then("prompt_words").otherwise("words")
+    first = first.join(items, on="item", how="left", maintain_order="left").with_columns(
+        text=words.list.slice(pl.col("start"), pl.col("n")).list.join(" ")
+    )
     out = {}
     for r in first.iter_rows(named=True):
         reason, rule = KIND_NAMES[r["kind"]]
-        extra = {"why": r["why"], "coverage": r["coverage"]} if r["kind"] != EXACT else {}
-        if r["rare_words"] is not None:
-            extra["rare_words"] = r["rare_words"]
+        measured = {"why": r["why"], "coverage": r["coverage"], "rare_words": r["rare_words"]}
+        extra = {} if r["kind"] == EXACT else {k: v for k, v in measured.items() if v is not None}
         out[r["row"]] = (
             f"{prefix}_{reason}",
-            detail_json(rule=rule, **{labels[0]: names[r["item"]], labels[1]: ids[r["item"]]},
-                        ngram=index.matched_text(r["item"], r["start"], r["n"], r["match"]), n=r["n"],
+            detail_json(rule=rule, **{labels[0]: r["benchmark"], labels[1]: r["item_id"]}, ngram=r["text"], n=r["n"],
                         items_matched=r["items_matched"], **extra),
         )
     return out

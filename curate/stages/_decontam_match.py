@@ -65,6 +65,8 @@ class Probe:
     lengths: np.ndarray  # tokens per turn
     df: pl.DataFrame  # (word, df)
     distinct_turns: int  # distinct turn texts (N of the document frequency)
+    texts: pl.Series  # the probed turns, for checking a candidate word by word
+    normalisation: Normalisation
     ignored: int  # distinct n-grams ignored as frequent
 
     def candidate_pairs(self) -> int:
@@ -131,4 +133,6 @@ def probe(
         df=pl.concat(df).group_by("word").agg(pl.col("df").sum()) if df else pl.DataFrame(schema=_DF),
         ignored=ignored,
         distinct_turns=int(distinct.sum()),
+        texts=turns.text,
+        normalisation=normalisation,
     )

@@ -94,8 +94,8 @@ class DecontaminateConfig(StageConfig):
     # what counts (measured on BANKING77 vs itself and vs MMLU / TruthfulQA: docs/decontaminate.md)
     near_copy: float = Field(
         0.9, ge=0.0, le=1.0, description="A match shorter than `ngram` words (adaptive n-gram or contained short item) "
-        "counts when the shared words cover at least this fraction of both the item and the turn. 0 counts every "
-        "match.",
+        "counts when turn and item are near copies: their longest common word subsequence is at least this fraction "
+        "of the longer one. 0 counts every match.",
     )
     min_rare_words: float = Field(
         2.0, ge=0.0, description="A contained short item also counts when its words are this rare in the checked "
