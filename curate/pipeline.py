@@ -146,6 +146,9 @@ def run_pipeline(
         Bad pipeline file or input, before any stage runs; nothing is committed.
     StageError
         A stage failed; nothing is committed and the previous version stays latest.
+    StoreError
+        The store cannot be written, or another run committed the output dataset while this
+        one was writing; nothing is committed. ``RunSummary.version`` is always this run's own.
     """
     started = time.perf_counter()
     path = Path(path)

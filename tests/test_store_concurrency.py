@@ -14,9 +14,11 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from curate.errors import StoreError
+from curate.pipeline import run_pipeline
 from curate.records import build_frame
 from curate.stats import StageStats
 from curate.store import Store
+from helpers import SUPPORT_ROWS, write_jsonl, write_pipeline
 
 CONFLICT = "while this run was writing; this run committed nothing. Run it again."
 
@@ -157,7 +159,14 @@ def test_commit_returns_its_own_version_when_another_commit_lands_right_after(st
         paths.put(str(store.path(f"ds{trial}")))
         ready.wait(timeout=120)
         returned.append(_commit(store, f"ds{trial}", writer=1))
+    write_jsonl(store_root.parent / "data.jsonl", SUPPORT_ROWS)
+    pipeline = write_pipeline(store_root.parent, output="ds0")
+    ready.clear()
+    paths.put(str(store.path("ds0")))
+    ready.wait(timeout=120)
+    summary = run_pipeline(pipeline, store_root=store_root)
     paths.put(None)
     other.join(timeout=60)
     assert returned == [1] * 5
-    assert [store.latest_version(f"ds{trial}") for trial in range(5)] == [2] * 5
+    assert [store.latest_version(f"ds{trial}") for trial in range(5)] == [4] + [2] * 4
+    assert summary.version == 3  # the run reports (and a `train:` block trains on) its own version
