@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CurateError", "ConfigError", "InputError", "StageError", "StoreError"]
+__all__ = ["CurateError", "ConfigError", "GenerationError", "InputError", "StageError", "StoreError"]
 
 
 class CurateError(Exception):
@@ -23,3 +23,7 @@ class StageError(CurateError):
 
 class StoreError(CurateError):
     """The dataset store refused an operation (names the dataset and version)."""
+
+
+class GenerationError(CurateError):
+    """A generator could not produce text (names the backend, model or URL and why)."""
