@@ -47,7 +47,7 @@ def test_commit_refuses_rows_that_do_not_add_up(store_root: Path) -> None:
     assert store.names() == []
 
 
-@pytest.mark.parametrize("ref", ["../evil", "a/b", "x@-1", "", "..", "name@v2"])
+@pytest.mark.parametrize("ref", ["../evil", "a/b", "x@-1", "", "..", "name@v2", "nl\n", "ds@1\n"])
 def test_references_that_are_not_plain_names_are_rejected(ref: str) -> None:
     with pytest.raises(StoreError, match="not a dataset reference"):
         parse_ref(ref)

@@ -25,7 +25,10 @@ CONFLICT = "while this run was writing; this run committed nothing. Run it again
 
 def _frame(writer: int) -> pl.DataFrame:
     records = [
-        {"messages": [{"role": "user", "content": f"w{writer} q{i}"}, {"role": "assistant", "content": "a"}], "label": f"w{writer}"}
+        {
+            "messages": [{"role": "user", "content": f"w{writer} q{i}"}, {"role": "assistant", "content": "a"}],
+            "label": f"w{writer}",
+        }
         for i in range(10 + writer)
     ]
     valid, _ = build_frame("sft", records)
@@ -82,7 +85,8 @@ def test_concurrent_creates_of_one_dataset_never_merge(store_root: Path) -> None
     for round_ in range(rounds):
         got = [r for r in results if r[0] == round_]
         errors = [error for *_, error in got if error is not None]
-        assert all(e.startswith(f"Another run committed dataset 'ds{round_}' version 0") and CONFLICT in e for e in errors), errors
+        lost = f"Another run committed dataset 'ds{round_}' version 0"
+        assert all(e.startswith(lost) and CONFLICT in e for e in errors), errors
         committed = sorted(version for _, _, version, _ in got if version is not None)
         assert committed and committed == list(range(len(committed))), got  # a late writer commits the next version
         _assert_each_version_is_one_writers_commit(store, f"ds{round_}")
@@ -121,7 +125,8 @@ def test_commit_returns_the_version_it_wrote_while_others_keep_writing(store_roo
     writers, commits = 3, 8
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(writers), ctx.Queue()
-    procs = [ctx.Process(target=_busy_writer, args=(str(store_root), w, commits, barrier, results)) for w in range(writers)]
+    args = [(str(store_root), w, commits, barrier, results) for w in range(writers)]
+    procs = [ctx.Process(target=_busy_writer, args=a) for a in args]
     for p in procs:
         p.start()
     returned = [results.get(timeout=120) for _ in range(writers * commits)]
@@ -129,7 +134,7 @@ def test_commit_returns_the_version_it_wrote_while_others_keep_writing(store_roo
         p.join(timeout=60)
     assert sorted(v for _, v in returned) == list(range(1, writers * commits + 1))
     for writer, version in returned:
-        assert store.info(f"ds@{version}").lineage["writer"] == writer, f"ds@{version} was not written by writer {writer}"
+        assert store.info(f"ds@{version}").lineage["writer"] == writer, f"ds@{version} is not writer {writer}'s"
 
 
 def _commit_right_after(paths: Any, ready: Any) -> None:

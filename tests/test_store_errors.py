@@ -92,7 +92,8 @@ def test_corrupt_log_entry_is_named_and_does_not_hide_other_datasets(project: Pa
     store = _two_datasets(project)
     entry = store.path("other") / "_delta_log" / f"{0:020d}.json"
     entry.write_text('{"commitInfo": {"timestamp": 1\n', encoding="utf-8")
-    with pytest.raises(StoreError, match=rf"Dataset 'other' is broken: its log entry {entry} is not valid JSON \(line 1\)"):
+    broken = rf"Dataset 'other' is broken: its log entry {entry} is not valid JSON \(line 1\)"
+    with pytest.raises(StoreError, match=broken):
         store.read("other")
     listed = {d.name: d for d in list_datasets(store)}
     assert listed["support"].broken is None and listed["support"].latest == 0
@@ -115,7 +116,8 @@ def test_deleted_part_file_names_the_file_and_the_version(project: Path) -> None
 
 
 def test_store_under_a_file_is_refused_before_any_work(project: Path) -> None:
-    with pytest.raises(StoreError, match=r"The store .*data.jsonl/x cannot be used: .*data.jsonl is a file, not a folder"):
+    refused = r"The store .*data.jsonl/x cannot be used: .*data.jsonl is a file, not a folder"
+    with pytest.raises(StoreError, match=refused):
         Store(project / "data.jsonl" / "x")
     result = _curate("run", "pipeline.yaml", "--store", "data.jsonl/x", cwd=project)
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -125,7 +127,8 @@ def test_store_under_a_file_is_refused_before_any_work(project: Path) -> None:
 def test_export_of_an_unknown_split_lists_the_splits_and_writes_nothing(project: Path) -> None:
     assert _curate("run", "pipeline.yaml", cwd=project).returncode == 0
     out = project / "out.jsonl"
-    with pytest.raises(StoreError, match=r"'bogus' is not a split: use one of train, validation, test \(support has test 2, train 2, validation 2\)"):
+    splits = r"'bogus' is not a split: use one of train, validation, test \(support has test 2, train 2, validation 2\)"
+    with pytest.raises(StoreError, match=splits):
         export_dataset(Store(project / "datasets"), "support", format="messages", path=out, split="bogus")
     assert not out.exists()
 

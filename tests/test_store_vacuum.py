@@ -75,7 +75,8 @@ def test_vacuum_command_lists_by_default_and_deletes_with_yes(tmp_path: Path) ->
 
     def vacuum(*flags: str) -> str:
         cmd = [CURATE, "datasets", "vacuum", "support", *flags]
-        return subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True, text=True, env={"COLUMNS": "300"}).stdout
+        env = {"COLUMNS": "300"}
+        return subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True, text=True, env=env).stdout
 
     listed = vacuum()
     assert orphan.name in listed and "1 unreferenced files older than 168 hours in support (dry run" in listed

@@ -94,10 +94,14 @@ def vacuum(
     name: Annotated[str, typer.Argument(help="Dataset name.")],
     yes: Annotated[bool, typer.Option("--yes", "--force", help="Delete the files (default: only list them).")] = False,
     retention_hours: Annotated[
-        int, typer.Option(help="Only files older than this many hours; below 168 needs --allow-short-retention.")
+        int,
+        typer.Option(
+            "--retention-hours", help="Only files older than this many hours; below 168 needs --allow-short-retention."
+        ),
     ] = DEFAULT_RETENTION_HOURS,
     allow_short_retention: Annotated[
-        bool, typer.Option(help="Accept a retention below 168 hours: only when no run is writing this dataset.")
+        bool,
+        typer.Option("--allow-short-retention", help="Accept a retention below 168 hours (no run may be writing it)."),
     ] = False,
     store: StoreOption = DEFAULT_STORE,
 ) -> None:
