@@ -2,8 +2,9 @@
 
 Each pipeline run commits one table version holding every row: kept rows with ``split``
 (train / validation / test) and removed rows with ``split`` null, ``removed_by`` (the stage
-id) and ``reason`` (+ ``detail``). The commit is atomic, so a failed run leaves the previous
-version latest. The commit's custom metadata key ``curate`` holds the lineage as JSON.
+id) and ``reason`` (+ ``detail``). The commit is atomic and never merged with a concurrent
+one, so a failed or beaten run leaves the previous version latest. The commit's custom metadata
+key ``curate`` holds the lineage as JSON.
 
 References are ``name@N`` (Delta version N) or ``name`` (latest).
 """
