@@ -16,11 +16,20 @@ from curate.errors import ConfigError
 from curate.formats.containers import read_rows
 
 from ._tokenize import plain_messages
-from .config import GenerationConfig
+from .config import GenerationConfig, JudgeConfig
 from .generation import generate_answers
 from .preference import reward_scores
 
-__all__ = ["Judge", "JudgeTemplate", "LLMJudge", "RewardModelJudge", "Verdict", "load_judge_template", "parse_verdict"]
+__all__ = [
+    "Judge",
+    "JudgeTemplate",
+    "LLMJudge",
+    "RewardModelJudge",
+    "Verdict",
+    "load_judge",
+    "load_judge_template",
+    "parse_verdict",
+]
 
 Verdict = Literal["A", "B", "tie"]
 
@@ -156,3 +165,29 @@ class LLMJudge:
                 verdict = "tie"
             verdicts.append(verdict)
         return verdicts
+
+
+def load_judge(
+    config: JudgeConfig, *, runs_root: str | Path = "runs", device: str | None = None, batch_size: int = 8
+) -> RewardModelJudge | LLMJudge:
+    """Load the judge a ``judge:`` block names (``curate eval``'s win rate, the ``generate`` stage's ranking).
+
+    Parameters
+    ----------
+    config
+        Kind (``reward_model`` or ``llm``), model, template and margins.
+    runs_root
+        Where a run id in ``config.model`` is looked up.
+    device
+        ``cpu``, ``cuda``, ...; ``None`` picks CUDA when available.
+    batch_size
+        ``reward_model`` only: conversations per forward pass.
+    """
+    from .models import load_model, resolve_target
+
+    role = "reward" if config.kind == "reward_model" else "causal_lm"
+    loaded = load_model(resolve_target(config.model, runs_root=runs_root, role=role), device=device)
+    if config.kind == "reward_model":
+        return RewardModelJudge(*loaded.pair, tie_margin=config.tie_margin, batch_size=batch_size)
+    template = load_judge_template(config.template, name=config.template_name)
+    return LLMJudge(*loaded.pair, template=template, generation=GenerationConfig(max_new_tokens=config.max_new_tokens))

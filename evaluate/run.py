@@ -423,18 +423,11 @@ def _show_prompt(prompt: list[dict[str, Any]]) -> str:
 
 
 def _load_judge(ctx: _Ctx, *, runs_root: Path, device: str | None) -> Any:
-    from .judges import LLMJudge, RewardModelJudge, load_judge_template
+    from .judges import load_judge
 
     j = ctx.config.judge
     assert j is not None  # guaranteed by EvaluateConfig's validator when win_rate is asked for
-    ref = resolve_target(j.model, runs_root=runs_root, role="reward" if j.kind == "reward_model" else "causal_lm")
-    loaded = load_model(ref, device=device)
-    if j.kind == "reward_model":
-        return RewardModelJudge(*loaded.pair, tie_margin=j.tie_margin, batch_size=ctx.config.batch_size)
-    from .config import GenerationConfig
-
-    template = load_judge_template(j.template, name=j.template_name)
-    return LLMJudge(*loaded.pair, template=template, generation=GenerationConfig(max_new_tokens=j.max_new_tokens))
+    return load_judge(j, runs_root=runs_root, device=device, batch_size=ctx.config.batch_size)
 
 
 def _win_rate(
