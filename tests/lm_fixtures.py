@@ -8,6 +8,9 @@
 * ``train_store``: one store with versions made by real pipelines from ``../shared/data``:
   ``support@0`` (Bitext, sft, labels), ``hh@0`` (hh-rlhf, preference), ``dpo-demo@0``
   (LLaMA-Factory DPO demo, preference) and ``banking@0`` (BANKING77, prompt + label).
+* ``reply_adapters``: two LoRA runs on ``tiny_lm`` trained until greedy decoding answers any
+  question with a fixed reply (``alpha alpha`` / ``beta beta``), so a server's routing shows in
+  which reply comes back.
 
 Both are built once per session; tests must not write into them.
 """
@@ -16,11 +19,12 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-__all__ = ["CHAT_TEMPLATE", "build_tiny_lm", "tiny_lm", "train_store"]
+__all__ = ["CHAT_TEMPLATE", "REPLIES", "ReplyAdapters", "build_tiny_lm", "reply_adapters", "tiny_lm", "train_store"]
 
 CHAT_TEMPLATE = (
     "{%- for message in messages %}"
@@ -139,3 +143,43 @@ def train_store(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> 
     for name, source in _slices(shared_data, folder).items():
         run_pipeline(_pipeline(folder, name, source), store_root=store)
     return store
+
+
+REPLIES = {"alpha": "alpha alpha", "beta": "beta beta"}
+_QUESTIONS = ["hello", "how are you?", "what is the weather", "cancel my order", "where is my refund", "tell me a joke",
+              "help me", "what time is it", "i need a new card", "reset my password", "track my package",
+              "change my address"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ReplyAdapters:
+    """Two LoRA runs on the same tiny base: ``runs[word]`` is the run id whose answer is ``REPLIES[word]``."""
+
+    base: Path
+    runs_root: Path
+    runs: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def reply_adapters(tmp_path_factory: pytest.TempPathFactory, tiny_lm: Path) -> ReplyAdapters:
+    """Two LoRA runs (``alpha``, ``beta``) whose greedy answer to any question is their fixed reply (~5 s on CPU)."""
+    import yaml
+
+    from curate.pipeline import run_pipeline
+    from curate.train.recipe import Recipe
+    from curate.train.runner import train
+
+    folder = tmp_path_factory.mktemp("reply-adapters")
+    runs = {}
+    for word, reply in REPLIES.items():
+        rows = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": reply}]} for q in _QUESTIONS]
+        (folder / f"{word}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        spec = {"source": {"path": f"{word}.jsonl"}, "stages": [], "output": word}
+        (folder / f"{word}.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+        run_pipeline(folder / f"{word}.yaml", store_root=folder / "store")
+        training = {"max_steps": 40, "batch_size": 12, "max_length": 64, "learning_rate": 1e-2, "scheduler": "constant",
+                    "warmup_ratio": 0.0, "logging_steps": 10, "eval_strategy": "no", "save_strategy": "no"}  # fmt: skip
+        recipe = Recipe.model_validate({"model": str(tiny_lm), "method": "sft", "adapter": "lora", "dataset": word,
+                                        "name": word, "output_dir": str(folder / "runs"), "training": training})  # fmt: skip
+        runs[word] = train(recipe, store=folder / "store").run_id
+    return ReplyAdapters(base=tiny_lm, runs_root=folder / "runs", runs=runs)
