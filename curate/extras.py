@@ -24,9 +24,11 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "eval": ("rouge_score", "sacrebleu"),
     "lm-eval": ("lm_eval",),
     "ray": ("ray",),
+    "generate": ("openai",),
+    "serve": ("fastapi", "uvicorn"),
 }
 # extras that install another one (pyproject: `eval = ["curate[train]", ...]`)
-INCLUDES: dict[str, tuple[str, ...]] = {"eval": ("train",), "lm-eval": ("train",)}
+INCLUDES: dict[str, tuple[str, ...]] = {"eval": ("train",), "lm-eval": ("train",), "serve": ("train", "generate")}
 # the extra a command needs, preferred when several provide the missing module
 COMMAND_EXTRAS: dict[str, str] = {
     "train": "train",

@@ -39,6 +39,7 @@ USES: dict[str, tuple[list[str], str]] = {
              "assert rouge_l_score('a b', 'a b') == 1.0 and bleu_score('a b c d', 'a b c d') > 0.9"),
     "lm-eval": (["lm_eval", "lm_eval.tasks", "curate.evaluate.harness", "curate.evaluate.models"], ""),
     "argilla": (["argilla", "curate.argilla.client", "curate.argilla.push", "curate.argilla.pull"], ""),
+    "generate": (["openai", "curate.generate", "curate.generate.openai_backend"], ""),
 }  # fmt: skip
 
 

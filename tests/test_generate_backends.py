@@ -1,0 +1,175 @@
+"""The generation layer's backends against real parts: local HTTP servers, the tiny Llama, a LoRA run.
+
+The ``openai`` backend talks to a real ``http.server`` on 127.0.0.1 that answers with canned
+chat-completion JSON (and records what it was sent); the ``curate serve`` end-to-end test is in
+tests/test_serve.py. The ``transformers`` backend runs the tiny random Llama of tests/lm_fixtures.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from curate.errors import GenerationError
+from curate.generate import GeneratorConfig, Sampling, load_generator
+
+PROMPTS = [[{"role": "user", "content": "hello"}], [{"role": "system", "content": "be brief"}, {"role": "user", "content": "bye"}]]
+
+
+@dataclass
+class ChatServer:
+    """What the fake server does and what it saw."""
+
+    url: str = ""
+    honour_n: bool = True  # False: answer one choice whatever `n` says, as many servers do
+    fail_first: int = 0  # answer this many requests with `status` first
+    status: int = 429
+    error_body: dict[str, Any] = field(default_factory=lambda: {"error": {"message": "slow down"}})
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+
+    def reply(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        self.requests.append(body)
+        if len(self.requests) <= self.fail_first:
+            return self.status, self.error_body
+        n = body.get("n", 1) if self.honour_n else 1
+        user = body["messages"][-1]["content"]
+        seed = body.get("seed", "greedy")
+        choices = [
+            {"index": i, "finish_reason": "stop", "message": {"role": "assistant", "content": f" {body['model']}:{user}:{seed}:{i} "}}
+            for i in range(n)
+        ]
+        return 200, {"id": "cmpl-1", "object": "chat.completion", "created": 0, "model": body["model"], "choices": choices}
+
+
+@pytest.fixture
+def chat_server() -> Iterator[ChatServer]:
+    state = ChatServer()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            state.headers.append({k.lower(): v for k, v in self.headers.items()})
+            code, payload = state.reply(body)
+            data = json.dumps(payload).encode()
+            self.send_response(code)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.send_header("retry-after-ms", "10")  # keep the client's backoff short
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_port}/v1"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def _openai(url: str, **kw: Any) -> GeneratorConfig:
+    return GeneratorConfig(backend="openai", model="adapter-a", url=url, **kw)
+
+
+def test_openai_backend_returns_n_answers_per_prompt_in_prompt_order(chat_server: ChatServer) -> None:
+    gen = load_generator(_openai(chat_server.url, sampling=Sampling(do_sample=True, seed=7)))
+    out = gen.generate(PROMPTS, n=3)
+    assert out == [[f"adapter-a:hello:7:{i}" for i in range(3)], [f"adapter-a:bye:7:{i}" for i in range(3)]]
+    assert {r["n"] for r in chat_server.requests} == {3}
+    assert sorted(r["messages"][0]["role"] for r in chat_server.requests) == ["system", "user"]
+    assert gen.name == "openai:adapter-a"
+
+
+def test_openai_backend_repeats_requests_when_the_server_ignores_n(chat_server: ChatServer) -> None:
+    chat_server.honour_n = False
+    gen = load_generator(_openai(chat_server.url, sampling=Sampling(do_sample=True, seed=5, temperature=0.7, top_p=0.9)))
+    assert gen.generate(PROMPTS[:1], n=3) == [["adapter-a:hello:5:0", "adapter-a:hello:6:0", "adapter-a:hello:7:0"]]
+    first = chat_server.requests[0]
+    assert (first["n"], first["temperature"], first["top_p"], first["max_tokens"]) == (3, 0.7, 0.9, 64)
+
+
+def test_openai_backend_greedy_sends_temperature_zero_once_per_prompt(chat_server: ChatServer) -> None:
+    gen = load_generator(_openai(chat_server.url, sampling=Sampling(max_new_tokens=9)))
+    assert gen.generate(PROMPTS[:1], n=2) == [["adapter-a:hello:greedy:0"] * 2]
+    assert chat_server.requests == [
+        {"messages": [{"role": "user", "content": "hello"}], "model": "adapter-a", "max_tokens": 9, "n": 1, "temperature": 0.0}
+    ]
+
+
+def test_openai_backend_retries_after_429_and_then_answers(chat_server: ChatServer) -> None:
+    chat_server.fail_first = 2
+    gen = load_generator(_openai(chat_server.url, max_retries=3))
+    assert gen.generate(PROMPTS[:1]) == [["adapter-a:hello:greedy:0"]]
+    assert len(chat_server.requests) == 3
+
+
+def test_openai_backend_gives_up_after_max_retries_with_the_servers_message(chat_server: ChatServer) -> None:
+    chat_server.fail_first = 10
+    gen = load_generator(_openai(chat_server.url, max_retries=1))
+    with pytest.raises(GenerationError, match=r"127\.0\.0\.1:\d+/v1 refused a request for model 'adapter-a': HTTP 429: slow down"):
+        gen.generate(PROMPTS[:1])
+    assert len(chat_server.requests) == 2
+
+
+def test_openai_backend_reports_a_4xx_with_the_servers_message_without_retrying(chat_server: ChatServer) -> None:
+    chat_server.fail_first, chat_server.status = 10, 404
+    chat_server.error_body = {"detail": "no adapter named 'adapter-a'; known: a, b"}
+    gen = load_generator(_openai(chat_server.url, max_retries=3))
+    with pytest.raises(GenerationError, match=r"HTTP 404: no adapter named 'adapter-a'; known: a, b"):
+        gen.generate(PROMPTS)
+    assert len(chat_server.requests) <= 2  # one per prompt in flight, none retried
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_openai_backend_names_the_url_of_a_server_that_is_down_within_the_timeout() -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    gen = load_generator(_openai(url, max_retries=1, timeout_s=5, concurrency=4))
+    start = time.monotonic()
+    with pytest.raises(GenerationError) as err:
+        gen.generate(PROMPTS * 4)
+    assert time.monotonic() - start < 5
+    assert str(err.value).startswith(f"Cannot reach the OpenAI-compatible server at {url} (")
+    assert "start it or fix `url` / OPENAI_BASE_URL" in str(err.value)
+
+
+def test_openai_key_is_sent_to_openai_base_url(chat_server: ChatServer) -> None:
+    env = {"OPENAI_BASE_URL": chat_server.url, "OPENAI_API_KEY": "sk-secret"}
+    load_generator(GeneratorConfig(backend="openai", model="m"), env=env).generate(PROMPTS[:1])
+    assert chat_server.headers[0]["authorization"] == "Bearer sk-secret"
+
+
+def test_openai_key_is_withheld_from_a_pipeline_url_even_when_the_process_environment_has_it(
+    chat_server: ChatServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the client library falls back to os.environ when given None: the backend must never let it
+    for name, value in {"OPENAI_API_KEY": "sk-secret", "OPENAI_BASE_URL": "http://127.0.0.1:1/v1",
+                        "OPENAI_ADMIN_KEY": "sk-admin", "OPENAI_CUSTOM_HEADERS": "Authorization: Bearer sk-custom",
+                        "OPENAI_ORG_ID": "org-secret"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    env = {"OPENAI_BASE_URL": "http://127.0.0.1:1/v1", "OPENAI_API_KEY": "sk-secret"}
+    with caplog.at_level(logging.WARNING, logger="curate.generate.openai_backend"):
+        gen = load_generator(_openai(chat_server.url), env=env)
+        gen.generate(PROMPTS)
+    sent = chat_server.headers
+    assert len(sent) == 2 and all("authorization" not in h and "openai-organization" not in h for h in sent)
+    assert not any("sk-" in v or "org-secret" in v for h in sent for v in h.values())
+    notes = [r.getMessage() for r in caplog.records]
+    assert len(notes) == 1 and f"{chat_server.url} comes from the pipeline file" in notes[0] and "sk-secret" not in notes[0]
