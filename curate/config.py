@@ -208,6 +208,13 @@ class _PipelineBase(BaseModel):
             raise ValueError(f"all sources must have the same kind, got {sorted(kinds)}")
         return self
 
+    @model_validator(mode="after")
+    def _stage_kinds_fit(self) -> _PipelineBase:
+        problem = stage_kinds_problem(next((s.kind for s in self.sources if s.kind), None), self.stage_specs())
+        if problem:
+            raise ValueError(problem)
+        return self
+
     @property
     def sources(self) -> list[SourceConfig]:
         """The sources as a list, whether the YAML gave one or several."""
@@ -222,6 +229,26 @@ class _PipelineBase(BaseModel):
             stage_id = name if seen[name] == 1 else f"{name}#{seen[name]}"
             specs.append(StageSpec(id=stage_id, name=name, config=config))
         return specs
+
+
+def stage_kinds_problem(kind: str | None, specs: list[StageSpec]) -> str | None:
+    """Why the stages cannot run in this order on ``kind`` rows (``None``: the kind is not known yet), or ``None``.
+
+    Each stage's ``accepts`` must hold the kind it gets; a stage with ``produces`` (``generate``)
+    changes it for the stages after it.
+    """
+    changed_by = None
+    for spec in specs:
+        cls = registry.get_stage(spec.name)
+        if kind is not None and cls.accepts is not None and kind not in cls.accepts:
+            origin = f"`{changed_by}` turns the rows into {kind} rows" if changed_by else f"the source has {kind} rows"
+            return (
+                f"stage {spec.id!r} reads {' or '.join(cls.accepts)} rows, but {origin}; "
+                f"move or remove {spec.id!r}, or read a source of another kind"
+            )
+        if cls.produces is not None:
+            kind, changed_by = cls.produces, spec.id
+    return None
 
 
 @cache

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from curate import __version__
-from curate.config import SourceConfig, load_pipeline
+from curate.config import SourceConfig, load_pipeline, stage_kinds_problem
 from curate.errors import ConfigError, CurateError, StageError
 from curate.formats import read_source
 from curate.records import SCHEMAS
@@ -102,6 +102,17 @@ def _read_inputs(sources: list[SourceConfig], *, base_dir: Path, store: Store) -
     )
 
 
+def _check_new_kind(kind: str, kept: pl.DataFrame, *, stage_id: str, previous: str) -> None:
+    """A stage that changes the record kind must return rows with the new kind's columns."""
+    missing = [c for c in SCHEMAS.get(kind, {}) if c not in kept.columns]
+    if kind not in SCHEMAS or missing:
+        problem = f"lacks the columns {', '.join(missing)}" if kind in SCHEMAS else f"names no kind of {', '.join(SCHEMAS)}"
+        raise StageError(
+            f"Stage {stage_id!r} turned {previous} rows into {kind!r} rows, but its result {problem}. "
+            "This is a bug in the stage; nothing was committed."
+        )
+
+
 def _progress(console: Console | None) -> Progress:
     return Progress(
         SpinnerColumn(),
@@ -161,6 +172,8 @@ def run_pipeline(
     t0 = time.perf_counter()
     inputs = _read_inputs(config.sources, base_dir=base_dir, store=store)
     kind = inputs.kind
+    if problem := stage_kinds_problem(kind, specs):
+        raise ConfigError(f"{path}: {problem}. No stage ran; nothing was committed.")
     convert = StageStats(
         stage="convert",
         name="convert",
@@ -172,6 +185,7 @@ def run_pipeline(
         seconds=time.perf_counter() - t0,
     )
     stats = [convert]
+    kind_changes: list[dict[str, str]] = []
     removed = [inputs.invalid.with_columns(removed_by=pl.lit("convert"))]
     frame = inputs.valid.with_columns(split=pl.lit(None, pl.String))
 
@@ -214,6 +228,10 @@ def run_pipeline(
             )
             removed.append(result.removed.with_columns(removed_by=pl.lit(spec.id)))
             frame = result.kept
+            if result.kind is not None and result.kind != kind:
+                _check_new_kind(result.kind, frame, stage_id=spec.id, previous=kind)
+                kind_changes.append({"stage": spec.id, "from": kind, "to": result.kind})
+                kind = result.kind
             log.info("%s: %d in, %d kept, %d removed", spec.id, stats[-1].rows_in, result.kept.height, result.removed.height)
 
     all_removed = pl.concat(removed, how="diagonal_relaxed")
@@ -225,6 +243,7 @@ def run_pipeline(
         "inputs": inputs.files,
         "curate_version": __version__,
         "engine": "local",
+        "kind_changes": kind_changes,  # e.g. generate: sft -> preference; removed rows keep their own columns
     }
     version = store.commit(config.output, kind=kind, kept=frame, removed=all_removed, stages=stats, lineage=lineage)
     splits = frame.get_column("split").fill_null("train").value_counts().sort("split").iter_rows()

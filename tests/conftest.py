@@ -22,6 +22,28 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def argilla_server(tmp_path_factory: pytest.TempPathFactory):
+    """One running local argilla-server per test session: url, owner API key, port, handle, data dir.
+
+    Tests share it, so each uses its own Argilla dataset names. Skips without the argilla extra.
+    """
+    import secrets
+    import socket
+
+    pytest.importorskip("argilla", reason="the argilla extra is not installed")
+    from curate.argilla.server import start_server
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    creds = {"api_key": secrets.token_urlsafe(16), "password": secrets.token_urlsafe(12)}
+    data_dir = tmp_path_factory.mktemp("argilla") / "data"  # start_server creates it
+    handle = start_server(port=port, data_dir=data_dir, detach=True, **creds)
+    yield {"url": handle.url, "api_key": creds["api_key"], "port": handle.port, "handle": handle, "data_dir": data_dir}
+    assert handle.stop()
+
+
 @pytest.fixture
 def store_root(tmp_path: Path) -> Path:
     """An empty dataset store root under tmp_path."""

@@ -9,7 +9,6 @@ screenshots under test-artifacts/.
 from __future__ import annotations
 
 import json
-import secrets
 import shutil
 import socket
 import stat
@@ -45,13 +44,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A running local Argilla: url, owner API key; stopped after the module."""
-    creds = {"api_key": secrets.token_urlsafe(16), "password": secrets.token_urlsafe(12)}
-    data_dir = tmp_path_factory.mktemp("argilla") / "data"  # start_server creates it
-    handle = start_server(port=_free_port(), data_dir=data_dir, detach=True, **creds)
-    yield {"url": handle.url, "api_key": creds["api_key"], "port": handle.port, "handle": handle, "data_dir": data_dir}
-    assert handle.stop()
+def server(argilla_server):
+    """The session's running local Argilla (tests/conftest.py): url, owner API key, port, handle, data dir."""
+    return argilla_server
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from curate.stages import (  # noqa: F401  (registration side effect)
     dedup_exact,
     dedup_minhash,
     dedup_semantic,
+    generate,
     label,
     quality,
     split,

@@ -105,12 +105,18 @@ class StageResult:
         Stage-specific extras (JSON-serialisable): chosen parameters, label distributions...
     added
         Rows the stage created (e.g. upsampling); accounting is in + added = kept + removed.
+    kind
+        Record kind of ``kept`` when it differs from the input's (``generate`` turns ``sft`` or
+        ``prompt`` rows into ``preference`` rows); ``None``: the input's kind. ``removed`` always
+        keeps the input's columns. The runner passes the new kind to later stages, commits it
+        and records the change in the lineage.
     """
 
     kept: pl.DataFrame
     removed: pl.DataFrame
     stats: dict[str, Any] = field(default_factory=dict)
     added: int = 0
+    kind: str | None = None
 
     @classmethod
     def partition(
@@ -138,10 +144,14 @@ class Stage(ABC):
     """Base class of every stage. Subclasses set ``name`` and ``Config`` and implement ``apply``.
 
     Register a subclass with :func:`curate.stages.registry.register` so pipelines can name it.
+    ``accepts`` lists the record kinds the stage reads (``None``: any) and ``produces`` the kind
+    its kept rows have when it changes it; the pipeline loader checks that the stages' kinds fit.
     """
 
     name: ClassVar[str]
     Config: ClassVar[type[StageConfig]]
+    accepts: ClassVar[tuple[str, ...] | None] = None
+    produces: ClassVar[str | None] = None
 
     def __init__(self, config: StageConfig) -> None:
         self.config = config

@@ -77,6 +77,7 @@ class Label(Stage):
 
     name = "label"
     Config = LabelConfig
+    accepts = ("preference",)
 
     def apply(self, frame: pl.DataFrame, ctx: StageContext) -> StageResult:
         cfg: LabelConfig = self.config
