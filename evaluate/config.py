@@ -20,6 +20,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from curate.generate.config import Sampling
+
 __all__ = [
     "ALL_METRICS",
     "BootstrapConfig",
@@ -45,15 +47,8 @@ class _Block(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class GenerationConfig(_Block):
-    """How answers are generated for the held-out prompts (batched, left-padded)."""
-
-    max_new_tokens: int = Field(64, ge=1, description="Most tokens generated per answer.")
-    batch_size: int = Field(8, ge=1, description="Prompts per generate call (left-padded to the longest).")
-    do_sample: bool = Field(False, description="Sample instead of greedy decoding; greedy is deterministic.")
-    temperature: float = Field(1.0, gt=0.0, description="Sampling temperature; only used when `do_sample`.")
-    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass; only used when `do_sample`.")
-    seed: int = Field(0, description="Seed of the sampler; only used when `do_sample`.")
+GenerationConfig = Sampling
+"""How answers are generated for the held-out prompts: the generation layer's one decoding config."""
 
 
 class JudgeConfig(_Block):

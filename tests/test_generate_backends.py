@@ -7,6 +7,7 @@ tests/test_serve.py. The ``transformers`` backend runs the tiny random Llama of 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import socket
@@ -15,12 +16,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+from lm_fixtures import REPLIES, ReplyAdapters, reply_adapters  # noqa: F401 - session fixture
 
 from curate.errors import GenerationError
-from curate.generate import GeneratorConfig, Sampling, load_generator
+from curate.generate import Generator, GeneratorConfig, Sampling, load_generator
 
 PROMPTS = [[{"role": "user", "content": "hello"}], [{"role": "system", "content": "be brief"}, {"role": "user", "content": "bye"}]]
 
@@ -173,3 +176,82 @@ def test_openai_key_is_withheld_from_a_pipeline_url_even_when_the_process_enviro
     assert not any("sk-" in v or "org-secret" in v for h in sent for v in h.values())
     notes = [r.getMessage() for r in caplog.records]
     assert len(notes) == 1 and f"{chat_server.url} comes from the pipeline file" in notes[0] and "sk-secret" not in notes[0]
+
+
+# --- transformers backend: the tiny random Llama and LoRA runs on it --------------------------------
+
+QUESTIONS = [[{"role": "user", "content": "where is my order " * (1 + i % 4)}] for i in range(7)]  # uneven lengths
+
+
+@pytest.fixture(scope="module")
+def tiny_gen(tiny_lm: Path) -> Generator:
+    return load_generator(GeneratorConfig(model=str(tiny_lm), sampling=Sampling(max_new_tokens=8)))
+
+
+def test_transformers_greedy_answers_do_not_depend_on_batching(tiny_gen: Generator) -> None:
+    one_by_one = tiny_gen.generate(QUESTIONS, sampling=Sampling(max_new_tokens=8, batch_size=1))
+    batched = tiny_gen.generate(QUESTIONS, n=2, sampling=Sampling(max_new_tokens=8, batch_size=5))
+    assert [[a, a] for [a] in one_by_one] == batched
+    assert any(a for [a] in one_by_one)  # the random model writes something
+    assert tiny_gen.tokenizer.padding_side == "right"  # restored
+
+
+def test_transformers_samples_differ_repeat_with_their_seed_and_leave_the_global_rng_alone(tiny_gen: Generator) -> None:
+    import torch
+
+    hot = Sampling(do_sample=True, temperature=1.5, max_new_tokens=8, seed=3, batch_size=4)
+    torch.manual_seed(123)
+    first = tiny_gen.generate(QUESTIONS[:3], n=3, sampling=hot)
+    after = torch.rand(1)
+    torch.manual_seed(123)
+    again = tiny_gen.generate(QUESTIONS[:3], n=3, sampling=hot)
+    assert torch.equal(after, torch.rand(1))  # the caller's random stream is where it was
+    assert first == again
+    assert all(len(answers) == 3 and len(set(answers)) > 1 for answers in first)
+    assert tiny_gen.generate(QUESTIONS[:3], n=3, sampling=hot.model_copy(update={"seed": 4})) != first
+
+
+def test_transformers_progress_hook_counts_every_prompt(tiny_lm: Path) -> None:
+    from curate.generate.transformers_backend import TransformersGenerator
+
+    seen: list[int] = []
+    gen = load_generator(GeneratorConfig(model=str(tiny_lm), sampling=Sampling(max_new_tokens=2, batch_size=3)))
+    assert isinstance(gen, TransformersGenerator)
+    gen.progress = seen.append
+    gen.generate(QUESTIONS)
+    assert seen == [3, 3, 1]
+
+
+def test_transformers_runs_a_lora_run_by_id_and_by_folder(reply_adapters: ReplyAdapters) -> None:
+    by_id = load_generator(GeneratorConfig(model=reply_adapters.runs["alpha"], runs_root=str(reply_adapters.runs_root)))
+    by_folder = load_generator(GeneratorConfig(model=str(reply_adapters.runs_root / reply_adapters.runs["beta"])))
+    assert by_id.name == reply_adapters.runs["alpha"]
+    assert by_id.generate(QUESTIONS[:2], sampling=Sampling(max_new_tokens=12)) == [[REPLIES["alpha"]]] * 2
+    assert by_folder.generate(QUESTIONS[:2], sampling=Sampling(max_new_tokens=12)) == [[REPLIES["beta"]]] * 2
+
+
+def test_transformers_without_a_chat_template_says_how_to_add_one(tiny_lm: Path) -> None:
+    from curate.generate.transformers_backend import TransformersGenerator
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm)
+    tokenizer.chat_template = None
+    gen = TransformersGenerator(AutoModelForCausalLM.from_pretrained(tiny_lm), tokenizer, name="plain-lm")
+    with pytest.raises(GenerationError, match=r"The tokenizer of plain-lm has no chat template.*save_pretrained"):
+        gen.generate(QUESTIONS[:1])
+
+
+def test_transformers_missing_model_names_the_runs_root(tmp_path: Path) -> None:
+    from curate.errors import CurateError
+
+    with pytest.raises(CurateError, match=r"No run or model 'nope-0001': not a run folder, not a run id under .*runs"):
+        load_generator(GeneratorConfig(model="nope-0001", runs_root=str(tmp_path / "runs")))
+
+
+# --- vllm backend: only its clear error runs here ------------------------------------------------------
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed here")
+def test_vllm_backend_without_vllm_says_how_to_install_it(tiny_lm: Path) -> None:
+    with pytest.raises(GenerationError, match=r"^vLLM is not installed: pip install vllm \(needs a CUDA GPU\)"):
+        load_generator(GeneratorConfig(backend="vllm", model=str(tiny_lm)))
