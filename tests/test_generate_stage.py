@@ -183,6 +183,20 @@ def test_failing_and_empty_generations_are_removed_with_their_reasons(tiny_lm: P
     assert {(d["candidates"], d["distinct_non_empty"]) for d in details} == {(2, 1)}
 
 
+def test_a_generator_that_looks_down_is_not_asked_again_for_every_prompt(tmp_path: Path) -> None:
+    """After a failed batch each prompt is retried alone; after 3 failures in a row the rest are not tried."""
+    _sft_file(tmp_path)
+    down = f"http://127.0.0.1:{_closed_port()}/v1"
+    failing = {"backend": "openai", "model": "m", "url": down, "timeout_s": 2, "max_retries": 0}
+    summary = _run(tmp_path, {"path": "sft.jsonl"}, ["dedup_exact", {"generate": {"generators": [failing]}}])
+
+    assert summary.stages[-1].removed_by_reason == {"generation_failed": 5}
+    removed = Store(tmp_path / "store").read("pairs@0").filter(pl.col("removed_by") == "generate")
+    errors = [json.loads(d)["errors"]["openai:m"] for d in removed["detail"]]
+    assert [e.startswith("not tried: openai:m failed on 3 prompts in a row") for e in errors] == [False] * 3 + [True] * 2
+    assert removed["messages"].list.len().to_list() == [3] * 5  # the sft rows, messages intact
+
+
 def test_generated_pairs_appear_as_argilla_records_through_the_label_stage(tiny_lm: Path, argilla_server, tmp_path: Path) -> None:
     import argilla as rg
 
