@@ -37,6 +37,7 @@ COMMAND_EXTRAS: dict[str, str] = {
     "compare": "eval",
     "label": "argilla",
     "argilla": "argilla",
+    "serve": "serve",
 }
 
 

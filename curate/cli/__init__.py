@@ -11,6 +11,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 
 from curate.cli import argilla, datasets, evaluate, label, run
+from curate.cli import serve as serve_cli
 from curate.cli import train as train_cli
 from curate.errors import CurateError
 from curate.extras import missing_extra
@@ -34,6 +35,7 @@ app.add_typer(label.app, name="label")
 app.command("train")(train_cli.train)
 app.add_typer(train_cli.runs_app, name="runs")
 app.command("export")(train_cli.export)
+app.command("serve")(serve_cli.serve)
 
 
 def main() -> None:
