@@ -255,3 +255,10 @@ def test_transformers_missing_model_names_the_runs_root(tmp_path: Path) -> None:
 def test_vllm_backend_without_vllm_says_how_to_install_it(tiny_lm: Path) -> None:
     with pytest.raises(GenerationError, match=r"^vLLM is not installed: pip install vllm \(needs a CUDA GPU\)"):
         load_generator(GeneratorConfig(backend="vllm", model=str(tiny_lm)))
+
+
+def test_a_url_with_a_local_backend_is_refused_when_the_config_is_read() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=r"`url` is for `backend: openai`; the `transformers` backend loads `model`"):
+        GeneratorConfig(model="runs/x", url="http://127.0.0.1:8000/v1")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .config import GeneratorConfig, Sampling
@@ -23,10 +23,14 @@ class Generator(ABC):
         ``openai:<model>``).
     sampling
         The decoding used when :meth:`generate` is called without one.
+    progress
+        Called with the number of prompts just finished, as generation advances (e.g. a rich
+        ``Progress.advance``); ``None`` reports nothing. Backends that cannot report leave it unused.
     """
 
     name: str
     sampling: Sampling
+    progress: Callable[[int], None] | None = None
 
     @abstractmethod
     def generate(self, prompts: Sequence[Prompt], *, n: int = 1, sampling: Sampling | None = None) -> list[list[str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["Backend", "GeneratorConfig", "Sampling"]
 
@@ -56,3 +56,12 @@ class GeneratorConfig(BaseModel):
     max_retries: int = Field(
         3, ge=0, description="`openai` only: retries (with exponential backoff) after a 429 / 5xx / connection error."
     )
+
+    @model_validator(mode="after")
+    def _url_is_for_openai(self) -> GeneratorConfig:
+        if self.url is not None and self.backend != "openai":
+            raise ValueError(
+                f"`url` is for `backend: openai`; the `{self.backend}` backend loads `model` in this process "
+                "(remove `url`, or set `backend: openai`)"
+            )
+        return self

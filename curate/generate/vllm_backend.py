@@ -88,4 +88,6 @@ class VLLMGenerator(Generator):
         messages = [[{"role": m["role"], "content": m["content"] or ""} for m in p] for p in prompts]
         results = self.llm.chat(messages, params, lora_request=self.lora, use_tqdm=False)
         out = [[c.text.strip() for c in r.outputs] for r in results]
+        if self.progress is not None:
+            self.progress(len(prompts))
         return out if cfg.do_sample else [answers * n for answers in out]
