@@ -26,6 +26,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "ray": ("ray",),
     "generate": ("openai",),
     "serve": ("fastapi", "uvicorn"),
+    "augment": ("wn",),
 }
 # extras that install another one (pyproject: `eval = ["curate[train]", ...]`)
 INCLUDES: dict[str, tuple[str, ...]] = {"eval": ("train",), "lm-eval": ("train",), "serve": ("train", "generate")}

@@ -1,6 +1,7 @@
 """Curation stages. Importing this package registers every built-in stage."""
 
 from curate.stages import (  # noqa: F401  (registration side effect)
+    augment,
     balance,
     decontaminate,
     dedup_exact,
