@@ -154,6 +154,14 @@ def test_an_llm_judge_that_cannot_tell_leaves_the_pairs_unranked(tiny_lm: Path, 
         assert meta["ranked"] is False and meta["judge"] == str(tiny_lm)
         assert [c["score"] for c in meta["candidates"]] == [0.5, 0.5]
     assert kept["margin"].null_count() == 3
+    assert summary.stages[-1].extra["judge_unparsed"] == 6  # one pair per prompt, judged in both orders
+
+
+def test_generate_on_no_rows_loads_no_model_and_still_writes_a_preference_version(tmp_path: Path) -> None:
+    (tmp_path / "sft.jsonl").write_text('{"messages": []}\n', encoding="utf-8")  # removed by convert
+    missing = {"model": str(tmp_path / "no-such-model")}
+    summary = _run(tmp_path, {"path": "sft.jsonl", "kind": "sft"}, [{"generate": {"generators": [missing], "n": 1}}])
+    assert (summary.kind, summary.stages[-1].rows_in, summary.stages[-1].extra["pairs"]) == ("preference", 0, 0)
 
 
 def _closed_port() -> int:

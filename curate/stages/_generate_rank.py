@@ -56,6 +56,8 @@ def generate_candidates(
     A generator that cannot be built, or that fails on :data:`LOOKS_DOWN` prompts in a row after
     its batch failed, fails every prompt not answered yet with its error.
     """
+    if not prompts:  # nothing to answer: no model is loaded
+        return config.model, Outputs(config.model, [], {})
     try:
         generator = load_generator(config, env=env)
     except GenerationError as exc:

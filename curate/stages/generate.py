@@ -46,7 +46,7 @@ from curate.errors import StageError
 from curate.evaluate.config import JudgeConfig
 from curate.generate import GeneratorConfig
 from curate.records import SCHEMAS, record_id
-from curate.stages._generate_rank import Candidate, generate_candidates, judge_scores, resolve_paths
+from curate.stages._generate_rank import Candidate, Outputs, generate_candidates, judge_scores, resolve_paths
 from curate.stages.base import Stage, StageConfig, StageContext, StageResult, detail_json
 from curate.stages.registry import register
 
@@ -101,36 +101,18 @@ class Generate(Stage):
             )
             outputs.append(out)
         names = _unique_names([o.name for o in outputs])
-        reasons: dict[int, tuple[str, str]] = {
-            i: ("no_prompt", detail_json(problem="no turn before the last assistant answer"))
-            for i in range(len(rows)) if i not in set(asked)
-        }
-        candidates: dict[int, list[Candidate]] = {}
-        for k, i in enumerate(asked):
-            failed = {names[g]: out.errors[k] for g, out in enumerate(outputs) if k in out.errors}
-            if failed:
-                reasons[i] = ("generation_failed", detail_json(generators=names, errors=failed))
-                continue
-            reference = [Candidate("reference", turns[i][1])] if turns[i][1] is not None else []
-            answers = reference + [Candidate(names[g], t) for g, out in enumerate(outputs) for t in out.texts[k] or []]
-            distinct = _distinct(answers)
-            if len(distinct) < 2:
-                empty = sum(not a.text.strip() for a in answers)
-                reasons[i] = ("empty_generation", detail_json(
-                    generators=names, candidates=len(answers), empty=empty, distinct_non_empty=len(distinct)))
-                continue
-            candidates[i] = distinct
+        candidates, reasons = _sort_out(turns, asked, outputs, names)
         judged = sorted(candidates)
-        if cfg.judge is not None and judged:
-            judge_scores(self._judge(ctx), [turns[i][0] for i in judged], [candidates[i] for i in judged],
-                         swap=cfg.judge.swap)
+        judge = self._judge(ctx) if cfg.judge is not None and judged else None
+        if judge is not None:
+            judge_scores(judge, [turns[i][0] for i in judged], [candidates[i] for i in judged], swap=cfg.judge.swap)
         pairs = [_pair(rows[i], turns[i][0], candidates[i], cfg=cfg, kind=ctx.kind) for i in judged]
         kept = _kept_frame(pairs, frame, kind=ctx.kind)
         removed = frame.filter(pl.Series([i in reasons for i in range(len(rows))], dtype=pl.Boolean)).with_columns(
             reason=pl.Series([reasons[i][0] for i in sorted(reasons)], dtype=pl.String),
             detail=pl.Series([reasons[i][1] for i in sorted(reasons)], dtype=pl.String),
         )
-        ranked = sum(json.loads(p["meta"])["generate"]["ranked"] for p in pairs)
+        ranked = kept["margin"].is_not_null().sum()  # only ranked pairs have a margin
         stats = {
             "generators": [{"name": name, "backend": c.backend, "model": c.model, "sampling": c.sampling.model_dump()}
                            for name, c in zip(names, cfg.generators, strict=True)],
@@ -140,6 +122,7 @@ class Generate(Stage):
             "pairs": len(pairs),
             "ranked": ranked,
             "unranked": len(pairs) - ranked,
+            "judge_unparsed": getattr(judge, "unparsed", 0),  # llm judge answers with no verdict tag (ties)
         }
         log.info("generate: %d pairs (%d ranked) from %d prompts", len(pairs), ranked, len(rows))
         return StageResult(kept=kept, removed=removed, stats=stats, kind="preference")
@@ -160,6 +143,32 @@ def _turns(row: dict[str, Any], kind: str, *, include_reference: bool) -> tuple[
     if last is None:
         return messages, None
     return messages[:last], messages[last]["content"] if include_reference else None
+
+
+def _sort_out(
+    turns: list[tuple[list[dict], str | None]], asked: list[int], outputs: list[Outputs], names: list[str]
+) -> tuple[dict[int, list[Candidate]], dict[int, tuple[str, str]]]:
+    """Per row index: its distinct candidates, or why it is removed (reason, detail)."""
+    reasons = {
+        i: ("no_prompt", detail_json(problem="no turn before the last assistant answer"))
+        for i in sorted(set(range(len(turns))) - set(asked))
+    }
+    candidates: dict[int, list[Candidate]] = {}
+    for k, i in enumerate(asked):  # k: position among the prompts the generators were asked
+        failed = {names[g]: out.errors[k] for g, out in enumerate(outputs) if k in out.errors}
+        if failed:
+            reasons[i] = ("generation_failed", detail_json(generators=names, errors=failed))
+            continue
+        reference = [Candidate("reference", turns[i][1])] if turns[i][1] is not None else []
+        answers = reference + [Candidate(names[g], t) for g, out in enumerate(outputs) for t in out.texts[k] or []]
+        distinct = _distinct(answers)
+        if len(distinct) < 2:
+            empty = sum(not a.text.strip() for a in answers)
+            reasons[i] = ("empty_generation", detail_json(
+                generators=names, candidates=len(answers), empty=empty, distinct_non_empty=len(distinct)))
+            continue
+        candidates[i] = distinct
+    return candidates, reasons
 
 
 def _unique_names(names: list[str]) -> list[str]:
