@@ -37,7 +37,8 @@ def build_model(layers: int, hidden: int, seed: int = 0):  # noqa: ANN201
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 4, num_hidden_layers=layers,
-        num_attention_heads=max(1, hidden // 64), num_key_value_heads=max(1, hidden // 128), max_position_embeddings=1024,
+        num_attention_heads=max(1, hidden // 64), num_key_value_heads=max(1, hidden // 128),
+        max_position_embeddings=1024,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, bos_token_id=None,
     )  # fmt: skip
     model = LlamaForCausalLM(config).eval()
@@ -59,9 +60,10 @@ def plain_loop(model, tokenizer, prompts: list, *, batch_size: int, max_new_toke
         idx = order[start : start + batch_size]
         enc = tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
         with torch.no_grad():
-            ids = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id,
-                                 temperature=None, top_p=None, top_k=None)  # fmt: skip
-        for i, text in zip(idx, tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1] :], skip_special_tokens=True), strict=True):
+            greedy = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+            ids = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id, **greedy)
+        texts_out = tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+        for i, text in zip(idx, texts_out, strict=True):
             answers[i] = text.strip()
     tokenizer.padding_side = "right"
     return answers
@@ -106,8 +108,9 @@ def main() -> None:
             times[name].append(time.perf_counter() - start)
     ratios = [b / p for b, p in zip(times["backend"], times["plain"], strict=True)]
     tokens = args.prompts * args.max_new_tokens  # upper bound: rows that stop early generate fewer
+    params_m = sum(p.numel() for p in model.parameters()) / 1e6
     report = {
-        "model": f"random Llama, {args.layers} layers, hidden {args.hidden}, {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params",
+        "model": f"random Llama, {args.layers} layers, hidden {args.hidden}, {params_m:.1f}M params",
         "prompts": args.prompts, "batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens,
         "threads": args.threads, "repeats": args.repeats,
         "backend_s_median": round(statistics.median(times["backend"]), 3),

@@ -25,7 +25,10 @@ from lm_fixtures import REPLIES, ReplyAdapters, reply_adapters  # noqa: F401 - s
 from curate.errors import GenerationError
 from curate.generate import Generator, GeneratorConfig, Sampling, load_generator
 
-PROMPTS = [[{"role": "user", "content": "hello"}], [{"role": "system", "content": "be brief"}, {"role": "user", "content": "bye"}]]
+PROMPTS = [
+    [{"role": "user", "content": "hello"}],
+    [{"role": "system", "content": "be brief"}, {"role": "user", "content": "bye"}],
+]
 
 
 @dataclass
@@ -48,10 +51,11 @@ class ChatServer:
         user = body["messages"][-1]["content"]
         seed = body.get("seed", "greedy")
         choices = [
-            {"index": i, "finish_reason": "stop", "message": {"role": "assistant", "content": f" {body['model']}:{user}:{seed}:{i} "}}
+            {"index": i, "finish_reason": "stop",
+             "message": {"role": "assistant", "content": f" {body['model']}:{user}:{seed}:{i} "}}
             for i in range(n)
-        ]
-        return 200, {"id": "cmpl-1", "object": "chat.completion", "created": 0, "model": body["model"], "choices": choices}
+        ]  # fmt: skip
+        return 200, {"id": "c-1", "object": "chat.completion", "created": 0, "model": body["model"], "choices": choices}
 
 
 @pytest.fixture
@@ -98,7 +102,8 @@ def test_openai_backend_returns_n_answers_per_prompt_in_prompt_order(chat_server
 
 def test_openai_backend_repeats_requests_when_the_server_ignores_n(chat_server: ChatServer) -> None:
     chat_server.honour_n = False
-    gen = load_generator(_openai(chat_server.url, sampling=Sampling(do_sample=True, seed=5, temperature=0.7, top_p=0.9)))
+    hot = Sampling(do_sample=True, seed=5, temperature=0.7, top_p=0.9)
+    gen = load_generator(_openai(chat_server.url, sampling=hot))
     assert gen.generate(PROMPTS[:1], n=3) == [["adapter-a:hello:5:0", "adapter-a:hello:6:0", "adapter-a:hello:7:0"]]
     first = chat_server.requests[0]
     assert (first["n"], first["temperature"], first["top_p"], first["max_tokens"]) == (3, 0.7, 0.9, 64)
@@ -108,7 +113,8 @@ def test_openai_backend_greedy_sends_temperature_zero_once_per_prompt(chat_serve
     gen = load_generator(_openai(chat_server.url, sampling=Sampling(max_new_tokens=9)))
     assert gen.generate(PROMPTS[:1], n=2) == [["adapter-a:hello:greedy:0"] * 2]
     assert chat_server.requests == [
-        {"messages": [{"role": "user", "content": "hello"}], "model": "adapter-a", "max_tokens": 9, "n": 1, "temperature": 0.0}
+        {"messages": [{"role": "user", "content": "hello"}], "model": "adapter-a",
+         "max_tokens": 9, "n": 1, "temperature": 0.0}
     ]
 
 
@@ -122,7 +128,8 @@ def test_openai_backend_retries_after_429_and_then_answers(chat_server: ChatServ
 def test_openai_backend_gives_up_after_max_retries_with_the_servers_message(chat_server: ChatServer) -> None:
     chat_server.fail_first = 10
     gen = load_generator(_openai(chat_server.url, max_retries=1))
-    with pytest.raises(GenerationError, match=r"127\.0\.0\.1:\d+/v1 refused a request for model 'adapter-a': HTTP 429: slow down"):
+    refused = r"127\.0\.0\.1:\d+/v1 refused a request for model 'adapter-a': HTTP 429: slow down"
+    with pytest.raises(GenerationError, match=refused):
         gen.generate(PROMPTS[:1])
     assert len(chat_server.requests) == 2
 
@@ -175,7 +182,8 @@ def test_openai_key_is_withheld_from_a_pipeline_url_even_when_the_process_enviro
     assert len(sent) == 2 and all("authorization" not in h and "openai-organization" not in h for h in sent)
     assert not any("sk-" in v or "org-secret" in v for h in sent for v in h.values())
     notes = [r.getMessage() for r in caplog.records]
-    assert len(notes) == 1 and f"{chat_server.url} comes from the pipeline file" in notes[0] and "sk-secret" not in notes[0]
+    assert len(notes) == 1 and f"{chat_server.url} comes from the pipeline file" in notes[0]
+    assert "sk-secret" not in notes[0]
 
 
 # --- transformers backend: the tiny random Llama and LoRA runs on it --------------------------------
@@ -260,5 +268,5 @@ def test_vllm_backend_without_vllm_says_how_to_install_it(tiny_lm: Path) -> None
 def test_a_url_with_a_local_backend_is_refused_when_the_config_is_read() -> None:
     from pydantic import ValidationError
 
-    with pytest.raises(ValidationError, match=r"`url` is for `backend: openai`; the `transformers` backend loads `model`"):
+    with pytest.raises(ValidationError, match=r"`url` is for `backend: openai`; the `transformers` backend loads"):
         GeneratorConfig(model="runs/x", url="http://127.0.0.1:8000/v1")

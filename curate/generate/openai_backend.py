@@ -180,7 +180,9 @@ class OpenAIGenerator(Generator):
                 f"HTTP {err.status_code}: {_server_message(err)}"
             ) from None
         if not response.choices:
-            raise GenerationError(f"The OpenAI-compatible server at {self.url} returned no choices for model {self.model!r}.")
+            raise GenerationError(
+                f"The OpenAI-compatible server at {self.url} returned no choices for model {self.model!r}."
+            )
         return [(c.message.content or "").strip() for c in sorted(response.choices, key=lambda c: c.index)]
 
 

@@ -93,7 +93,8 @@ class TransformersGenerator(Generator):
         with _left_padded(self.tokenizer) as pad_id, _seeded(cfg, device=device):
             for start in range(0, len(order), cfg.batch_size):
                 idx = order[start : start + cfg.batch_size]
-                enc = self.tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
+                batch = [texts[i] for i in idx]
+                enc = self.tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False)
                 with inference(self.model):
                     ids = self.model.generate(**enc.to(device), **kwargs, pad_token_id=pad_id)
                 answers = self.tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
@@ -124,7 +125,8 @@ class TransformersGenerator(Generator):
     def _decoding(cfg: Sampling, *, num_return_sequences: int) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"max_new_tokens": cfg.max_new_tokens, "do_sample": cfg.do_sample}
         if cfg.do_sample:
-            kwargs.update(temperature=cfg.temperature, top_p=cfg.top_p, top_k=0, num_return_sequences=num_return_sequences)
+            kwargs.update(temperature=cfg.temperature, top_p=cfg.top_p, top_k=0)
+            kwargs["num_return_sequences"] = num_return_sequences
         else:  # unset the model's own sampling defaults, which greedy decoding would warn about
             kwargs.update(temperature=None, top_p=None, top_k=None)
         return kwargs
