@@ -216,8 +216,13 @@ def messages(row: dict[str, Any]) -> Converted:
     - ``chosen_messages`` / ``rejected_messages`` or ``chosen`` / ``rejected`` holding whole
       conversations -> preference split at the last assistant turn; when the two prompts
       differ, the chosen one is kept and ``meta["prefix_mismatch"]`` is true;
+    - ``prompt`` + ``completion`` -> feedback (:mod:`curate.formats.feedback`: served answers, logs);
     - only ``prompt`` -> prompt.
     """
+    if "prompt" in row and "completion" in row:
+        from curate.formats.feedback import prompt_completion  # imports this module
+
+        return prompt_completion(row)
     if "messages" in row:
         turns = row["messages"]
         record = {

@@ -12,7 +12,7 @@ __all__ = ["EXPECTED_KEYS", "detect_format", "natural_kind"]
 # What each format expects, for the error message when detection fails.
 EXPECTED_KEYS: dict[str, str] = {
     "messages": "messages [{role, content}]; or prompt/chosen/rejected message lists; "
-    "or chosen_messages/rejected_messages",
+    "or chosen_messages/rejected_messages; or prompt + completion (feedback)",
     "kto": "messages [{role, content}] + label (true/false)",
     "sharegpt": "conversations [{from, value}] (or messages with from/value), optional system, tools",
     "sharegpt_preference": "conversations [{from, value}] + chosen {from, value} + rejected {from, value}",
@@ -86,7 +86,8 @@ def natural_kind(format: str, *, first_row: dict[str, Any] | None, mapping: dict
     """The record kind a format produces when the source does not set ``kind``.
 
     ``sharegpt_preference`` and ``hh_rlhf`` give preference, ``kto`` feedback; ``messages``
-    depends on its keys (``messages`` sft, ``chosen``... preference, a lone ``prompt`` prompt);
+    depends on its keys (``messages`` sft, ``chosen``... preference, ``completion`` feedback, a lone
+    ``prompt`` prompt);
     ``table`` depends on the mapping (``chosen`` preference, ``completion`` or ``feedback``
     feedback, ``prompt`` without ``assistant`` prompt); everything else is sft.
     """
@@ -95,6 +96,8 @@ def natural_kind(format: str, *, first_row: dict[str, Any] | None, mapping: dict
     if format == "kto":
         return "feedback"
     if format == "messages" and first_row is not None and "messages" not in first_row:
+        if "completion" in first_row:
+            return "feedback"
         return "preference" if {"chosen", "chosen_messages"} & set(first_row) else "prompt"
     if format == "table" and mapping:
         if "chosen" in mapping:

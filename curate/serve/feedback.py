@@ -132,14 +132,22 @@ class FeedbackLog:
                 log.warning("serve: flush to %s failed, retrying later: %s", self.name, exc)
 
     def _spill(self, folder: Path) -> Path:
+        """Pending completions as prompt-completion JSONL (readable as feedback); pending feedback beside it."""
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{self.name}-unflushed-{datetime.now(UTC):%Y%m%d-%H%M%S}.jsonl"
-        with self._lock, path.open("w", encoding="utf-8") as fh:
-            for c in self._completions:
-                fh.write(json.dumps(c, ensure_ascii=False) + "\n")
-            for rid, fields in self._updates.items():
-                fh.write(json.dumps({"feedback_for": rid, "feedback": fields}, ensure_ascii=False) + "\n")
+        with self._lock:
+            lines = [_log_line(c) for c in self._completions]
+            path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+            if self._updates:
+                path.with_suffix(".feedback.json").write_text(json.dumps(self._updates, ensure_ascii=False), encoding="utf-8")
         return path
+
+
+def _log_line(record: dict[str, Any]) -> dict[str, Any]:
+    """A logged completion as one line of the prompt-completion log format (docs/generation.md)."""
+    feedback = record.get("feedback")
+    line = {key: record.get(key) for key in ("prompt", "completion", "model", "ts")}
+    return {**record["meta"], **line, "feedback": json.loads(feedback) if feedback else None}
 
 
 def _now() -> str:

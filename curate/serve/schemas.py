@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from curate.formats.conversions import message_text
+
 __all__ = ["ChatMessage", "ChatRequest", "FeedbackRequest"]
 
 
@@ -17,12 +19,17 @@ class ChatMessage(BaseModel):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[dict[str, Any]] | None = None
 
+    @field_validator("content")
+    @classmethod
+    def _text_only(cls, content: str | list[dict[str, Any]] | None) -> str:
+        text = message_text(content) if content is not None else ""
+        if not isinstance(text, str):
+            raise ValueError("only text content parts are supported (no images or audio)")
+        return text
+
     def plain(self) -> dict[str, str]:
         """``{role, content}`` as the chat template and the feedback record take it (developer -> system)."""
-        content = self.content
-        if isinstance(content, list):
-            content = "".join(str(p.get("text", "")) for p in content if p.get("type") == "text")
-        return {"role": "system" if self.role == "developer" else self.role, "content": content or ""}
+        return {"role": "system" if self.role == "developer" else self.role, "content": str(self.content)}
 
 
 class ChatRequest(BaseModel):
