@@ -14,8 +14,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
+from typer.testing import CliRunner
 
-from curate.errors import ConfigError
+from curate.cli import app
+from curate.errors import ConfigError, StageError
 from curate.pipeline import run_pipeline
 from curate.records import SCHEMAS
 from curate.store import Store
@@ -86,6 +88,8 @@ def test_generate_turns_sft_rows_into_preference_pairs_and_records_the_kind_chan
     by_stage = {s["stage"]: s for s in info["stages"]}
     assert (by_stage["generate"]["rows_in"], by_stage["generate"]["rows_kept"]) == (5, 5)
     assert all(s.balanced for s in summary.stages)
+    log = CliRunner().invoke(app, ["datasets", "log", "pairs", "--store", str(tmp_path / "store")])
+    assert "kind=preference" in log.stdout and "kind:     sft -> preference (stage generate)" in log.stdout
 
     kept = store.kept("pairs@0")
     assert list(SCHEMAS["preference"]) == kept.columns[: len(SCHEMAS["preference"])]
@@ -203,6 +207,16 @@ def test_a_generator_that_looks_down_is_not_asked_again_for_every_prompt(tmp_pat
     errors = [json.loads(d)["errors"]["openai:m"] for d in removed["detail"]]
     assert [e.startswith("not tried: openai:m failed on 3 prompts in a row") for e in errors] == [False] * 3 + [True] * 2
     assert removed["messages"].list.len().to_list() == [3] * 5  # the sft rows, messages intact
+
+
+def test_a_generator_model_that_does_not_exist_stops_the_run_naming_the_stage_and_generator(tmp_path: Path) -> None:
+    _prompt_file(tmp_path)
+    generators = [{"backend": "openai", "model": "m", "url": "http://127.0.0.1:9/v1", "max_retries": 0},
+                  {"model": "no-such-model"}]
+    with pytest.raises(StageError, match=r"Stage 'generate' \(generate\), generator 2 of 2 \(transformers, model "
+                                         r"'no-such-model'\): No run or model 'no-such-model'"):
+        _run(tmp_path, PROMPT_SOURCE, [{"generate": {"generators": generators}}])
+    assert not (tmp_path / "store").exists() or Store(tmp_path / "store").names() == []
 
 
 def test_generated_pairs_appear_as_argilla_records_through_the_label_stage(tiny_lm: Path, argilla_server, tmp_path: Path) -> None:

@@ -41,6 +41,8 @@ def log(name: Annotated[str, typer.Argument(help="Dataset name.")], store: Store
         pipe = lin.get("pipeline", {})
         console.print(f"[bold]{name}@{v.version}[/]  {v.time.isoformat(timespec='seconds')}  kind={lin.get('kind')}")
         console.print(f"  pipeline: {pipe.get('path')} (sha256 {str(pipe.get('sha256'))[:12]})")
+        for change in lin.get("kind_changes", []):
+            console.print(f"  kind:     {change['from']} -> {change['to']} (stage {change['stage']})")
         for p in lin.get("parents", []):
             console.print(f"  parent:   {p['dataset']}@{p['version']} ({p.get('rows')} rows)")
         for f in lin.get("inputs", []):

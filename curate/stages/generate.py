@@ -42,7 +42,7 @@ import polars as pl
 import xxhash
 from pydantic import Field
 
-from curate.errors import StageError
+from curate.errors import CurateError, StageError
 from curate.evaluate.config import JudgeConfig
 from curate.generate import GeneratorConfig
 from curate.records import SCHEMAS, record_id
@@ -95,10 +95,16 @@ class Generate(Stage):
         turns = [_turns(row, ctx.kind, include_reference=cfg.include_reference) for row in rows]
         asked = [i for i, (prompt, _) in enumerate(turns) if prompt]
         outputs = []
-        for config in ctx.track(cfg.generators, description="generators", total=len(cfg.generators)):
-            _, out = generate_candidates(
-                resolve_paths(config, ctx.base_dir), [turns[i][0] for i in asked], n=cfg.n, env=ctx.env
-            )
+        for g, config in enumerate(ctx.track(cfg.generators, description="generators", total=len(cfg.generators))):
+            try:
+                _, out = generate_candidates(
+                    resolve_paths(config, ctx.base_dir), [turns[i][0] for i in asked], n=cfg.n, env=ctx.env
+                )
+            except CurateError as exc:  # a generator that cannot be built (GenerationError is a removal reason)
+                raise StageError(
+                    f"Stage {ctx.stage_id!r} (generate), generator {g + 1} of {len(cfg.generators)} "
+                    f"({config.backend}, model {config.model!r}): {exc}"
+                ) from None
             outputs.append(out)
         names = _unique_names([o.name for o in outputs])
         candidates, reasons = _sort_out(turns, asked, outputs, names)
