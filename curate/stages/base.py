@@ -44,7 +44,8 @@ class StageContext:
     dataset
         Name of the dataset the run writes (the pipeline's ``output``).
     kind
-        Record kind of the frame (``sft``, ``preference``, ``prompt``, ``feedback``).
+        Record kind of the frame (``sft``, ``preference``, ``prompt``, ``feedback``): the
+        sources' kind, or the kind an earlier stage changed it to (:attr:`StageResult.kind`).
     base_dir
         Folder of the pipeline file; relative paths in stage configs resolve against it.
     store
