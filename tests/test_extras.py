@@ -40,6 +40,8 @@ USES: dict[str, tuple[list[str], str]] = {
     "lm-eval": (["lm_eval", "lm_eval.tasks", "curate.evaluate.harness", "curate.evaluate.models"], ""),
     "argilla": (["argilla", "curate.argilla.client", "curate.argilla.push", "curate.argilla.pull"], ""),
     "generate": (["openai", "curate.generate", "curate.generate.openai_backend"], ""),
+    "serve": (["fastapi", "uvicorn", "curate.serve", "curate.serve.server", "curate.serve.app", "curate.serve.models",
+               "curate.serve.feedback", "curate.cli.serve", "peft", "openai"], ""),
     "augment": (["curate.stages.augment"], "from curate.stages._augment_wordnet import load_lexicon\n"
                 "assert load_lexicon(senses=1).synonyms('refund')"),
 }  # fmt: skip

@@ -302,3 +302,12 @@ def test_request_log_jsonl_reads_as_feedback_records(store_root: Path, tmp_path:
         {"completion": [{"role": "assistant", "content": "Tomorrow."}], "feedback": None, "model": "support-lora"},
     ]  # fmt: skip
     assert json.loads(rows["meta"][0]) == {"request_id": "cmpl-1", "latency_s": 0.4, "line": 1}
+
+
+def test_curate_serve_without_the_serve_extra_prints_the_install_command() -> None:
+    code = ("import sys\nsys.modules['uvicorn'] = None\nsys.argv = ['curate', 'serve', 'x']\n"
+            "from curate.cli import main\nmain()")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 1
+    assert "curate serve needs the `serve` extra (uvicorn not installed); install it with: pip install 'curate[serve]'" in out.stderr
+    assert "Traceback" not in out.stderr
