@@ -16,6 +16,7 @@ from typing import Any
 
 from curate.errors import GenerationError
 from curate.generate.config import Sampling
+from curate.generate.transformers_backend import TransformersGenerator, _seeded
 
 from ._sources import ServedSources
 
@@ -50,6 +51,8 @@ class ServedModels:
         # PEFT adapter names are module keys, so run ids (which may hold '.') get short internal names
         self._adapter = {name: f"adapter{i}" for i, name in enumerate(sources.adapters)}
         self._lock = threading.Lock()
+        # renders prompts exactly as every other generation in curate does (chat template, its error)
+        self._renderer = TransformersGenerator(model, tokenizer, name=sources.base_name)
 
     @classmethod
     def load(cls, sources: ServedSources) -> ServedModels:
@@ -63,12 +66,8 @@ class ServedModels:
         adapters = list(sources.adapters.values())
         tokenizer_dir = sources.base if _has_tokenizer(sources.base) or not adapters else str(adapters[0])
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-        if tokenizer.chat_template is None:
-            raise GenerationError(
-                f"The tokenizer in {tokenizer_dir} has no chat template, so chat requests cannot be encoded; "
-                "save one with the model (tokenizer.chat_template = ...; save_pretrained)."
-            )
         served = cls(model, tokenizer, sources=sources)
+        served._encode([{"role": "user", "content": "hi"}])  # no chat template: fail now, not at the first request
         if adapters:
             from peft import PeftModel
 
@@ -117,8 +116,8 @@ class ServedModels:
         return (ids, "length") if end is None else (ids[:end], "stop")
 
     def _encode(self, messages: Sequence[Mapping[str, str]]) -> Any:
-        plain = [{"role": m["role"], "content": m["content"]} for m in messages]
-        enc = self.tokenizer.apply_chat_template(plain, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        text = self._renderer._chat_text(messages)
+        enc = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)
         return {k: v.to(self.model.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
 
     @contextmanager
@@ -133,17 +132,13 @@ class ServedModels:
             yield
 
     def _generate(self, inputs: Any, *, sampling: Sampling, n: int, **extra: Any) -> Any:
+        """``model.generate`` with the generation layer's decoding and seeding (global random state restored)."""
         import torch
 
-        kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_new_tokens, "do_sample": sampling.do_sample,
-                                  "num_return_sequences": n, "pad_token_id": self.tokenizer.pad_token_id}  # fmt: skip
-        if sampling.do_sample:
-            torch.manual_seed(sampling.seed)
-            kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
-        else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
-        with torch.no_grad():
-            return self.model.generate(**inputs, **kwargs, **extra)
+        kwargs = TransformersGenerator._decoding(sampling, num_return_sequences=n)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        with _seeded(sampling, device=self.model.device), torch.no_grad():
+            return self.model.generate(**inputs, **kwargs, pad_token_id=pad, **extra)
 
 
 class TokenStream:
