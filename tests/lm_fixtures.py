@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["CHAT_TEMPLATE", "REPLIES", "ReplyAdapters", "build_tiny_lm", "reply_adapters", "tiny_lm", "train_store"]
+__all__ = ["CHAT_TEMPLATE", "REPLIES", "ReplyAdapters", "build_tiny_lm", "reply_adapters", "tiny_lm", "train_reply_adapters", "train_store"]
 
 CHAT_TEMPLATE = (
     "{%- for message in messages %}"
@@ -160,16 +160,14 @@ class ReplyAdapters:
     runs: dict[str, str]
 
 
-@pytest.fixture(scope="session")
-def reply_adapters(tmp_path_factory: pytest.TempPathFactory, tiny_lm: Path) -> ReplyAdapters:
-    """Two LoRA runs (``alpha``, ``beta``) whose greedy answer to any question is their fixed reply (~5 s on CPU)."""
+def train_reply_adapters(folder: Path, *, base: Path) -> ReplyAdapters:
+    """Train the two fixed-reply LoRA runs on ``base`` under ``folder`` (also used by bench/serve.py)."""
     import yaml
 
     from curate.pipeline import run_pipeline
     from curate.train.recipe import Recipe
     from curate.train.runner import train
 
-    folder = tmp_path_factory.mktemp("reply-adapters")
     runs = {}
     for word, reply in REPLIES.items():
         rows = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": reply}]} for q in _QUESTIONS]
@@ -179,7 +177,13 @@ def reply_adapters(tmp_path_factory: pytest.TempPathFactory, tiny_lm: Path) -> R
         run_pipeline(folder / f"{word}.yaml", store_root=folder / "store")
         training = {"max_steps": 40, "batch_size": 12, "max_length": 64, "learning_rate": 1e-2, "scheduler": "constant",
                     "warmup_ratio": 0.0, "logging_steps": 10, "eval_strategy": "no", "save_strategy": "no"}  # fmt: skip
-        recipe = Recipe.model_validate({"model": str(tiny_lm), "method": "sft", "adapter": "lora", "dataset": word,
+        recipe = Recipe.model_validate({"model": str(base), "method": "sft", "adapter": "lora", "dataset": word,
                                         "name": word, "output_dir": str(folder / "runs"), "training": training})  # fmt: skip
         runs[word] = train(recipe, store=folder / "store").run_id
-    return ReplyAdapters(base=tiny_lm, runs_root=folder / "runs", runs=runs)
+    return ReplyAdapters(base=base, runs_root=folder / "runs", runs=runs)
+
+
+@pytest.fixture(scope="session")
+def reply_adapters(tmp_path_factory: pytest.TempPathFactory, tiny_lm: Path) -> ReplyAdapters:
+    """Two LoRA runs (``alpha``, ``beta``) whose greedy answer to any question is their fixed reply (~5 s on CPU)."""
+    return train_reply_adapters(tmp_path_factory.mktemp("reply-adapters"), base=tiny_lm)
