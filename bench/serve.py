@@ -63,7 +63,8 @@ def over_http(url: str, models: list[str], prompts: list, *, concurrency: int) -
 
     def one(i: int) -> float:
         t = time.perf_counter()
-        client.chat.completions.create(model=models[i % len(models)], messages=prompts[i], temperature=0, max_tokens=MAX_TOKENS)
+        model = models[i % len(models)]
+        client.chat.completions.create(model=model, messages=prompts[i], temperature=0, max_tokens=MAX_TOKENS)
         return time.perf_counter() - t
 
     t0 = time.perf_counter()
@@ -102,7 +103,8 @@ def main() -> None:
     base = build_tiny_lm(work / "tiny", corpus=_corpus(SHARED))
     adapters = train_reply_adapters(work, base=base)
     prompts = questions(args.requests)
-    print(f"{args.requests} requests, {args.concurrency} concurrent, greedy, max_tokens {MAX_TOKENS}, {args.repeats} repeats (median)")
+    print(f"{args.requests} requests, {args.concurrency} concurrent, greedy, max_tokens {MAX_TOKENS}, "
+          f"{args.repeats} repeats (median)")
     print("| adapters | curate serve req/s | p50 latency ms | p95 latency ms | in-process req/s |")
     print("|---|---|---|---|---|")
     for count in (1, 2):
@@ -118,7 +120,8 @@ def main() -> None:
         process.wait(timeout=60)
         local = statistics.median(in_process(adapters.runs_root, runs, prompts) for _ in range(args.repeats))
         q = statistics.quantiles(latencies, n=20)
-        print(f"| {count} | {statistics.median(rates):.1f} | {statistics.median(latencies) * 1000:.0f} | {q[18] * 1000:.0f} | {local:.1f} |")
+        p50, p95 = statistics.median(latencies) * 1000, q[18] * 1000
+        print(f"| {count} | {statistics.median(rates):.1f} | {p50:.0f} | {p95:.0f} | {local:.1f} |")
 
 
 if __name__ == "__main__":

@@ -58,7 +58,8 @@ def _free_port() -> int:
 def _start(adapters: ReplyAdapters, store: Path, *extra: str) -> Server:
     port = _free_port()
     runs = [adapters.runs["alpha"], adapters.runs["beta"]]
-    args = [CURATE, "serve", *runs, "--runs", str(adapters.runs_root), "--port", str(port), "--store", str(store), *extra]
+    args = [CURATE, "serve", *runs, "--runs", str(adapters.runs_root), "--port", str(port), "--store", str(store),
+            *extra]  # fmt: skip
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     server = Server(url=f"http://127.0.0.1:{port}/v1", store=store, process=process, adapters=adapters)
     deadline = time.monotonic() + 180
@@ -88,7 +89,8 @@ def server(reply_adapters: ReplyAdapters, tmp_path_factory: pytest.TempPathFacto
 
 
 def _ask(server: Server, word: str, **kwargs: object) -> openai.types.chat.ChatCompletion:
-    return server.client().chat.completions.create(model=server.model(word), messages=QUESTION, **{"temperature": 0, **kwargs})
+    params = {"temperature": 0, **kwargs}
+    return server.client().chat.completions.create(model=server.model(word), messages=QUESTION, **params)
 
 
 def _rows_of(server: Server, request_id: str, *, timeout: float = 30.0, where: object = None) -> pl.DataFrame:
@@ -149,7 +151,8 @@ def test_unknown_model_is_404_listing_the_served_models(server: Server) -> None:
 
 def test_request_without_user_turn_is_422(server: Server) -> None:
     with pytest.raises(openai.UnprocessableEntityError, match="messages has no user turn"):
-        server.client().chat.completions.create(model=server.model("alpha"), messages=[{"role": "system", "content": "x"}])
+        system_only = [{"role": "system", "content": "x"}]
+        server.client().chat.completions.create(model=server.model("alpha"), messages=system_only)
 
 
 # -- the generation layer's `openai` backend ----------------------------------------------
@@ -175,18 +178,19 @@ def test_openai_backend_names_the_url_when_the_server_is_down() -> None:
 
 def test_feedback_lands_in_the_dataset_with_its_request(server: Server) -> None:
     response = _ask(server, "alpha", seed=7)
-    posted = server.client().post(
-        "/feedback", body={"id": response.id, "thumbs": "down", "rating": 2, "correction": "It ships today."}, cast_to=object
-    )
-    assert posted["recorded"] == {"thumbs": "down", "rating": 2, "correction": "It ships today."}
+    given = {"thumbs": "down", "rating": 2, "correction": "It ships today."}
+    posted = server.client().post("/feedback", body={"id": response.id, **given}, cast_to=object)
+    assert posted["recorded"] == given
     rows = _rows_of(server, response.id, where=lambda r: r["feedback"][0] is not None)
     row = rows.row(0, named=True)
-    assert (row["prompt"], row["completion"], row["model"]) == (QUESTION, [{"role": "assistant", "content": "alpha alpha"}], server.model("alpha"))
+    assert row["prompt"] == QUESTION and row["model"] == server.model("alpha")
+    assert row["completion"] == [{"role": "assistant", "content": "alpha alpha"}]
     feedback, meta = json.loads(row["feedback"]), json.loads(row["meta"])
-    assert {k: feedback[k] for k in ("thumbs", "rating", "correction")} == {"thumbs": "down", "rating": 2, "correction": "It ships today."}
+    assert {k: feedback[k] for k in given} == given
     assert meta["request_id"] == response.id and meta["sampling"]["seed"] == 7 and meta["sampling"]["temperature"] == 0
     assert meta["latency_s"] > 0 and meta["usage"]["completion_tokens"] == response.usage.completion_tokens
-    shown = subprocess.run([CURATE, "datasets", "show", "feedback", "--store", str(server.store)], capture_output=True, text=True)
+    show = [CURATE, "datasets", "show", "feedback", "--store", str(server.store)]
+    shown = subprocess.run(show, capture_output=True, text=True)
     assert shown.returncode == 0 and "(feedback)" in shown.stdout
 
 
@@ -197,7 +201,8 @@ def test_feedback_on_an_already_committed_completion_updates_its_row_in_the_next
     server.client().post("/feedback", body={"id": response.id, "thumbs": "up", "escalated": True}, cast_to=object)
     rows = _rows_of(server, response.id, where=lambda r: r["feedback"][0] is not None)
     assert rows.height == 1
-    assert {k: json.loads(rows["feedback"][0])[k] for k in ("thumbs", "escalated")} == {"thumbs": "up", "escalated": True}
+    feedback = json.loads(rows["feedback"][0])
+    assert (feedback["thumbs"], feedback["escalated"]) == ("up", True)
     assert Store(server.store).latest_version("feedback") > before
 
 
@@ -235,14 +240,18 @@ def test_shutdown_commits_what_waits(reply_adapters: ReplyAdapters, tmp_path: Pa
     _stop(server)
     assert server.process.returncode == 0
     rows = Store(tmp_path / "store").read("feedback@0")
-    assert rows.height == 2 and rows["completion"].to_list() == [[{"role": "assistant", "content": c.message.content}] for c in response.choices]
+    answers = [[{"role": "assistant", "content": c.message.content}] for c in response.choices]
+    assert rows.height == 2 and rows["completion"].to_list() == answers
     assert [json.loads(f)["thumbs"] for f in rows["feedback"]] == ["up", "up"]
 
 
 # -- library parts --------------------------------------------------------------------------
 
 
-def test_serving_runs_of_different_bases_is_refused(reply_adapters: ReplyAdapters, tmp_path: Path) -> None:  # noqa: F811
+def test_serving_runs_of_different_bases_is_refused(
+    reply_adapters: ReplyAdapters,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     import shutil
 
     other = tmp_path / "runs" / "other-base"
@@ -258,17 +267,21 @@ def test_serving_runs_of_different_bases_is_refused(reply_adapters: ReplyAdapter
 
 def _completion(request_id: str, text: str) -> dict:
     return {"prompt": QUESTION, "completion": [{"role": "assistant", "content": text}], "model": "m",
-            "ts": "2026-12-02T06:00:00+00:00", "source": "curate-serve", "meta": {"request_id": request_id}}  # fmt: skip
+            "ts": "2026-12-02T06:00:00+00:00", "source": "curate-serve",
+            "meta": {"request_id": request_id}}  # fmt: skip
 
 
-def test_a_failed_flush_commits_nothing_and_the_last_one_spills_a_readable_log(store_root: Path, tmp_path: Path) -> None:
+def test_a_failed_flush_commits_nothing_and_the_last_one_spills_a_readable_log(
+    store_root: Path, tmp_path: Path
+) -> None:
     log = FeedbackLog(Store(store_root), "fb")
     log.record([_completion("chatcmpl-1", "first")])
     assert log.flush() == 0
     log.record([_completion("chatcmpl-2", "second")])
     assert log.feedback("chatcmpl-1", {"thumbs": "up"}) and not log.feedback("chatcmpl-9", {"thumbs": "up"})
     # another writer takes the name with a pipeline version: the flush must refuse and keep its rows
-    (tmp_path / "x.jsonl").write_text(json.dumps({"messages": [*QUESTION, {"role": "assistant", "content": "x"}]}) + "\n")
+    sft_row = {"messages": [*QUESTION, {"role": "assistant", "content": "x"}]}
+    (tmp_path / "x.jsonl").write_text(json.dumps(sft_row) + "\n")
     (tmp_path / "p.yaml").write_text(yaml.safe_dump({"source": {"path": "x.jsonl"}, "stages": [], "output": "fb"}))
     run_pipeline(tmp_path / "p.yaml", store_root=store_root)
     with pytest.raises(StoreError, match="was not written by curate serve"):
@@ -276,7 +289,8 @@ def test_a_failed_flush_commits_nothing_and_the_last_one_spills_a_readable_log(s
     assert Store(store_root).latest_version("fb") == 1  # the pipeline's, nothing of ours
     log.close(spill_dir=tmp_path / "spill")
     (spilled,) = (tmp_path / "spill").glob("fb-unflushed-*.jsonl")
-    (tmp_path / "import.yaml").write_text(yaml.safe_dump({"source": {"path": str(spilled)}, "stages": [], "output": "imported"}))
+    spec = {"source": {"path": str(spilled)}, "stages": [], "output": "imported"}
+    (tmp_path / "import.yaml").write_text(yaml.safe_dump(spec))
     run_pipeline(tmp_path / "import.yaml", store_root=store_root)
     imported = Store(store_root).read("imported")
     assert Store(store_root).kind("imported") == "feedback"
@@ -298,7 +312,8 @@ def test_request_log_jsonl_reads_as_feedback_records(store_root: Path, tmp_path:
     rows = Store(store_root).kept("prod")
     assert Store(store_root).kind("prod") == "feedback"
     assert rows.select("completion", "feedback", "model").to_dicts() == [
-        {"completion": [{"role": "assistant", "content": "It ships today."}], "feedback": '{"rating": 5, "thumbs": "up"}', "model": "support-lora"},
+        {"completion": [{"role": "assistant", "content": "It ships today."}],
+         "feedback": '{"rating": 5, "thumbs": "up"}', "model": "support-lora"},
         {"completion": [{"role": "assistant", "content": "Tomorrow."}], "feedback": None, "model": "support-lora"},
     ]  # fmt: skip
     assert json.loads(rows["meta"][0]) == {"request_id": "cmpl-1", "latency_s": 0.4, "line": 1}
@@ -309,5 +324,6 @@ def test_curate_serve_without_the_serve_extra_prints_the_install_command() -> No
             "from curate.cli import main\nmain()")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 1
-    assert "curate serve needs the `serve` extra (uvicorn not installed); install it with: pip install 'curate[serve]'" in out.stderr
+    expected = "curate serve needs the `serve` extra (uvicorn not installed); install it with: pip install"
+    assert expected in out.stderr
     assert "Traceback" not in out.stderr

@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from curate.errors import StoreError
-from curate.records import SCHEMAS, build_frame, record_id
+from curate.records import SCHEMAS, STORE_COLUMNS, build_frame, record_id
 from curate.stats import StageStats
 from curate.store import Store
 
@@ -80,9 +80,13 @@ def commit_feedback(
     records = [_updated(dict(r), updates) for r in completions]
     valid, invalid = build_frame("feedback", records)
     carried = _apply(previous, updates)
-    kept = pl.concat([carried.filter(pl.col("split").is_not_null()), valid.with_columns(split=pl.lit("train"))], how="diagonal_relaxed")
+    kept = pl.concat(
+        [carried.filter(pl.col("split").is_not_null()), valid.with_columns(split=pl.lit("train"))],
+        how="diagonal_relaxed",
+    )
     removed = pl.concat(
-        [carried.filter(pl.col("split").is_null()), invalid.with_columns(removed_by=pl.lit(STAGE))], how="diagonal_relaxed"
+        [carried.filter(pl.col("split").is_null()), invalid.with_columns(removed_by=pl.lit(STAGE))],
+        how="diagonal_relaxed",
     )
     stats = StageStats(
         stage=STAGE,
@@ -96,12 +100,12 @@ def commit_feedback(
     )
     parents = [] if parent is None else [{"dataset": name, "version": parent, "rows": previous.height}]
     lineage = {"source": "curate serve", "parents": parents}
-    return store.commit(name, kind="feedback", kept=kept, removed=removed.drop("split"), stages=[stats], lineage=lineage)
+    removed = removed.drop("split")
+    return store.commit(name, kind="feedback", kept=kept, removed=removed, stages=[stats], lineage=lineage)
 
 
 def _empty() -> pl.DataFrame:
-    columns = {**SCHEMAS["feedback"], "split": pl.String, "removed_by": pl.String, "reason": pl.String, "detail": pl.String}
-    return pl.DataFrame(schema=columns)
+    return pl.DataFrame(schema={**SCHEMAS["feedback"], **STORE_COLUMNS})
 
 
 def _updated(record: dict[str, Any], updates: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

@@ -83,7 +83,8 @@ def resolve_sources(sources: Sequence[str], *, runs_root: str | Path = "runs") -
         _check_run(run_dir, manifest, first=position == 0)
         model_dir = run_dir / manifest.get("artefact", "model")
         if manifest["adapter"] == "full":
-            served = ServedSources(base=str(model_dir), base_name=run_dir.name, identity=model_fingerprint(str(model_dir)))
+            identity = model_fingerprint(str(model_dir))
+            served = ServedSources(base=str(model_dir), base_name=run_dir.name, identity=identity)
             continue
         base = manifest.get("base_model") or {}
         if served is None:
@@ -112,9 +113,14 @@ def _run_folder(source: str, *, runs_root: str | Path, resolve_run: Any) -> Path
 
 def _check_run(run_dir: Path, manifest: dict[str, Any], *, first: bool) -> None:
     if manifest.get("status") != "completed":
-        raise ConfigError(f"Run {run_dir.name} is {manifest.get('status')!r}, not completed; it has no final artefact to serve.")
+        raise ConfigError(
+            f"Run {run_dir.name} is {manifest.get('status')!r}, not completed; it has no final artefact to serve."
+        )
     if manifest.get("method") == "reward" or manifest.get("adapter") == "head":
-        raise ConfigError(f"Run {run_dir.name} trained a scorer ({manifest.get('method')}, {manifest.get('adapter')}), not a chat model; curate serve serves causal LMs.")
+        raise ConfigError(
+            f"Run {run_dir.name} trained a scorer ({manifest.get('method')}, {manifest.get('adapter')}), "
+            "not a chat model; curate serve serves causal LMs."
+        )
     adapter = manifest.get("adapter")
     if adapter == "full" and not first:
         raise ConfigError(
@@ -142,6 +148,6 @@ def _describe(base: dict[str, Any]) -> str:
 
 
 def _not_found(source: str, *, runs_root: str | Path, first: bool) -> str:
-    what = "a run id under " + str(runs_root) + ", a run folder" + (" or a model folder (with config.json)" if first else "")
+    what = f"a run id under {runs_root}, a run folder" + (" or a model folder (with config.json)" if first else "")
     extra = "" if first else " Only the first source may be a model folder; the others are adapter runs on it."
     return f"{source!r} is not {what}.{extra}"

@@ -64,7 +64,8 @@ def create_app(models: ServedModels, feedback: FeedbackLog) -> FastAPI:
             message = f"The model {body.model!r} does not exist; this server serves: {', '.join(models.names)}."
             return _error(404, message, param="model", code="model_not_found")
         if body.stream and body.n > 1:
-            return _error(422, "stream with n > 1 is not supported by curate serve; ask n = 1.", param="n", code="invalid_value")
+            message = "stream with n > 1 is not supported by curate serve; ask n = 1."
+            return _error(422, message, param="n", code="invalid_value")
         request_id, start = f"chatcmpl-{uuid.uuid4().hex}", time.perf_counter()
         messages = [m.plain() for m in body.messages]
         sampling = _sampling(body)
@@ -86,7 +87,8 @@ def create_app(models: ServedModels, feedback: FeedbackLog) -> FastAPI:
     def post_feedback(body: FeedbackRequest) -> JSONResponse | dict[str, Any]:
         fields = body.model_dump(exclude={"id"}, exclude_none=True)
         if not feedback.feedback(body.id, fields):
-            return _error(404, f"No completion with id {body.id!r} was logged by this server.", param="id", code="not_found")
+            message = f"No completion with id {body.id!r} was logged by this server."
+            return _error(404, message, param="id", code="not_found")
         return {"id": body.id, "object": "feedback", "recorded": fields}
 
     return app
@@ -166,7 +168,8 @@ def _rows(
 
 def _usage(completion: Completion) -> dict[str, int]:
     total = completion.prompt_tokens + completion.completion_tokens
-    return {"prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens, "total_tokens": total}
+    return {"prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
+            "total_tokens": total}  # fmt: skip
 
 
 def _error(status: int, message: str, *, param: str | None, code: str) -> JSONResponse:

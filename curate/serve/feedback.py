@@ -98,7 +98,8 @@ class FeedbackLog:
                     for rid, fields in updates.items():
                         self._updates[rid] = {**fields, **self._updates.get(rid, {})}
                 raise
-        log.info("serve: %d completions and %d feedback updates committed as %s@%d", len(completions), len(updates), self.name, version)
+        log.info("serve: %d completions, %d feedback updates -> %s@%d", len(completions), len(updates), self.name,
+                 version)  # fmt: skip
         return version
 
     # -- the background thread -------------------------------------------------------------
@@ -139,7 +140,8 @@ class FeedbackLog:
             lines = [_log_line(c) for c in self._completions]
             path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
             if self._updates:
-                path.with_suffix(".feedback.json").write_text(json.dumps(self._updates, ensure_ascii=False), encoding="utf-8")
+                updates = json.dumps(self._updates, ensure_ascii=False)
+                path.with_suffix(".feedback.json").write_text(updates, encoding="utf-8")
         return path
 
 

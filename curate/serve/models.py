@@ -84,7 +84,9 @@ class ServedModels:
         """The ``model`` names requests may use: the base first, then the adapters."""
         return self.sources.names
 
-    def complete(self, name: str, messages: Sequence[Mapping[str, str]], *, sampling: Sampling, n: int = 1) -> Completion:
+    def complete(
+        self, name: str, messages: Sequence[Mapping[str, str]], *, sampling: Sampling, n: int = 1
+    ) -> Completion:
         """``n`` answers of model ``name`` to one conversation (greedy answers are computed once and repeated)."""
         inputs = self._encode(messages)
         runs = 1 if not sampling.do_sample else n
@@ -110,7 +112,8 @@ class ServedModels:
     def _answer(self, row: Any) -> tuple[list[int], str]:
         """Generated ids up to the end-of-turn token, and the finish reason (``stop`` or ``length``)."""
         eos = self.model.generation_config.eos_token_id
-        stops = {int(i) for i in [*(eos if isinstance(eos, list) else [eos]), self.tokenizer.eos_token_id] if i is not None}
+        eos = [*(eos if isinstance(eos, list) else [eos]), self.tokenizer.eos_token_id]
+        stops = {int(i) for i in eos if i is not None}
         ids = [int(t) for t in row]
         end = next((i for i, t in enumerate(ids) if t in stops), None)
         return (ids, "length") if end is None else (ids[:end], "stop")

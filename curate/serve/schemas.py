@@ -44,7 +44,9 @@ class ChatRequest(BaseModel):
     temperature: float = Field(1.0, ge=0.0, le=2.0, description="0 is greedy decoding (deterministic).")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass.")
     n: int = Field(1, ge=1, le=16, description="Answers per request.")
-    seed: int | None = Field(None, description="Sampling seed; `None` draws one (logged, so the answer can be replayed).")
+    seed: int | None = Field(
+        None, description="Sampling seed; `None` draws one (logged, so the answer can be replayed)."
+    )
     stream: bool = Field(False, description="Answer with server-sent events, one chunk per piece of text.")
 
     @field_validator("messages")
