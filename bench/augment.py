@@ -99,6 +99,7 @@ def main() -> None:
             "window": run.stats["window"], "candidates_per_s_cold": round(run.added / seconds_cold, 1),
             "candidates_per_s_cached_embeddings": round(run.added / seconds_warm, 1),
             "stage_seconds_cold": open_run.stats["seconds"], "similarity_bins": bins,
+            "per_operation": run.stats["per_operation"],
             "knn_label_kept_all": round(float(kept_label.mean()), 4),
             "knn_label_kept_accepted": round(float(kept_label[(sims >= run.stats["window"][0])
                                                               & (sims <= run.stats["window"][1])].mean()), 4),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -9,12 +10,15 @@ import numpy as np
 import polars as pl
 
 from curate.embeddings import embed
-from curate.errors import StageError
+from curate.errors import CurateError, StageError
+from curate.records import conversation_columns
 from curate.stages._minhash import MinHasher, jaccard_pairs, shingle_sets
 from curate.stages._minhash_lsh import band_pairs, choose_bands
 from curate.stages.base import StageContext
 
-__all__ = ["Classifier", "duplicates", "load_head", "normalised", "similarities"]
+__all__ = ["Classifier", "cap_per_label", "duplicates", "label_check", "load_head", "meaning", "normalised", "similarities"]
+
+log = logging.getLogger(__name__)
 
 _NUM_PERM = 128
 _NGRAM = 3  # word 3-grams: short user turns (BANKING77: ~12 words) still have several shingles
@@ -42,7 +46,6 @@ class Classifier:
 def load_head(run: str, *, runs_root: str, base_dir: Path, stage_id: str) -> Classifier:
     """Resolve and load the head run ``run`` (an id under ``runs_root`` or a run folder)."""
     from curate.evaluate.models import load_model, resolve_target
-    from curate.errors import CurateError
 
     root = Path(runs_root) if Path(runs_root).is_absolute() else base_dir / runs_root
     target = run if Path(run).is_absolute() or not (base_dir / run).exists() else str(base_dir / run)
@@ -126,3 +129,50 @@ def _near_pairs(texts: pl.Series, *, n_old: int, active: np.ndarray, threshold: 
         for a, b in pairs[exact >= threshold]:
             found.setdefault(int(b), []).append(int(a))
     return found
+
+
+def meaning(candidates: pl.DataFrame, *, window: tuple[float, float]) -> tuple[list[str | None], list[dict]]:
+    """``paraphrase_drift`` below the window, ``paraphrase_too_close`` above it or when identical to the source."""
+    low, high = window
+    reasons: list[str | None] = [None] * candidates.height
+    details: list[dict] = [{} for _ in reasons]
+    same = (candidates["id"] == candidates["augmented_from"]).to_list()  # equal after whitespace folding
+    for j, s in enumerate(candidates["augment_similarity"].to_list()):
+        if same[j]:
+            reasons[j], details[j] = "paraphrase_too_close", {"identical": True}
+        elif s > high:
+            reasons[j], details[j] = "paraphrase_too_close", {"max_similarity": high}
+        elif s < low:
+            reasons[j], details[j] = "paraphrase_drift", {"min_similarity": low}
+    return reasons, details
+
+
+def label_check(candidates: pl.DataFrame, reasons: list, details: list, *, head: Classifier, kind: str) -> dict:
+    """Candidates still in the running whose label the head predicts differently become ``label_changed``."""
+    from curate.train.data import _text, _user_turns  # the text a head run is trained on
+
+    column = conversation_columns(kind)[0]
+    labels = candidates["label"].to_list()
+    todo = [j for j, r in enumerate(reasons) if r is None and labels[j] in head.labels]
+    conversations = candidates[column].gather(todo).to_list() if todo else []
+    predicted = head.predict([_text(_user_turns(c)) for c in conversations])
+    for j, p in zip(todo, predicted, strict=True):
+        if p != labels[j]:
+            reasons[j], details[j] = "label_changed", {"predicted": p, "head": head.name}
+    unknown = sum(1 for j, r in enumerate(reasons) if r is None and labels[j] not in head.labels)
+    if unknown:
+        log.warning("augment: %d candidates have a label the head %s was not trained on; kept unchecked", unknown, head.name)
+    return {"label_check_unknown_label": unknown} if unknown else {}
+
+
+def cap_per_label(labels: list | None, reasons: list, details: list, need: dict[str, int]) -> None:
+    """Past a label's remaining room under ``max_per_label``, accepted candidates become ``over_max_per_label``."""
+    if not need or labels is None:
+        return
+    room = dict(need)
+    for j, label in enumerate(labels):
+        if reasons[j] is None:
+            if room.get(label, 0) <= 0:
+                reasons[j], details[j] = "over_max_per_label", {"max_per_label_room": need.get(label, 0)}
+            else:
+                room[label] -= 1
