@@ -4,7 +4,8 @@
 format     rows written
 ========== ============================================================================
 messages   sft ``{"messages"}``; preference ``{"prompt", "chosen", "rejected"}``;
-           prompt ``{"prompt"}`` (message lists of ``{role, content}``)
+           prompt ``{"prompt"}`` (message lists of ``{role, content}``); feedback
+           ``{"prompt", "completion", "feedback"?, "model"?, "ts"?}``
 alpaca     sft ``{"instruction", "input", "output", "system"?, "history"?}``
 sharegpt   sft ``{"conversations": [{from, value}], "system"?, "tools"?}``;
            preference ``{"conversations", "chosen": {from, value}, "rejected"}``
@@ -48,8 +49,12 @@ def _strip(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 def _messages_row(row: dict[str, Any], kind: str) -> dict[str, Any]:
-    columns = {"sft": ("messages",), "preference": ("prompt", "chosen", "rejected"), "prompt": ("prompt",)}[kind]
-    return _labelled({column: _strip(row[column]) for column in columns}, row)
+    columns = {"sft": ("messages",), "preference": ("prompt", "chosen", "rejected"), "prompt": ("prompt",),
+               "feedback": ("prompt", "completion")}[kind]  # fmt: skip
+    out = _labelled({column: _strip(row[column]) for column in columns}, row)
+    if kind == "feedback":  # the prompt-completion log form (curate.formats.feedback reads it back)
+        out.update({key: row[key] for key in ("feedback", "model", "ts") if row.get(key) is not None})
+    return out
 
 
 def _split_system(messages: list[dict[str, Any]]) -> tuple[str | None, list[dict[str, Any]]]:
@@ -95,7 +100,7 @@ def _sharegpt_row(row: dict[str, Any], kind: str) -> dict[str, Any]:
 
 
 _WRITERS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any], str], dict[str, Any]]]] = {
-    "messages": (("sft", "preference", "prompt"), _messages_row),
+    "messages": (("sft", "preference", "prompt", "feedback"), _messages_row),
     "alpaca": (("sft",), _alpaca_row),
     "sharegpt": (("sft", "preference"), _sharegpt_row),
 }
@@ -122,7 +127,7 @@ def write_records(
     kind
         The record kind of ``frame``.
     format
-        ``messages`` (sft, preference, prompt), ``alpaca`` (sft) or ``sharegpt`` (sft, preference).
+        ``messages`` (sft, preference, prompt, feedback), ``alpaca`` (sft) or ``sharegpt`` (sft, preference).
     path
         The output file; a ``.gz`` or ``.bz2`` suffix compresses it. Its folder must exist.
 
