@@ -334,9 +334,11 @@ def test_exported_feedback_reads_back_with_the_same_ids(server: Server, tmp_path
     server.client().post("/feedback", body={"id": response.id, "rating": 4}, cast_to=object)
     logged = _rows_of(server, response.id, where=lambda r: r["feedback"][0] is not None)
     out = tmp_path / "feedback.jsonl"
-    export = [CURATE, "datasets", "export", "feedback", "--format", "messages", "-o", str(out), "--store", str(server.store)]
+    export = [CURATE, "datasets", "export", "feedback", "--format", "messages", "-o", str(out),
+              "--store", str(server.store)]  # fmt: skip
     assert subprocess.run(export, capture_output=True, text=True).returncode == 0
-    (tmp_path / "p.yaml").write_text(yaml.safe_dump({"source": {"path": "feedback.jsonl"}, "stages": [], "output": "back"}))
+    spec = {"source": {"path": "feedback.jsonl"}, "stages": [], "output": "back"}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(spec))
     run_pipeline(tmp_path / "p.yaml", store_root=tmp_path / "store")
     back = Store(tmp_path / "store").kept("back")
     assert Store(tmp_path / "store").kind("back") == "feedback"
