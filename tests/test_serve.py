@@ -124,6 +124,15 @@ def test_completion_comes_from_the_adapter_the_model_field_names(server: Server)
         assert response.usage.completion_tokens > 0 and response.usage.prompt_tokens > 0
 
 
+def test_concurrent_requests_to_different_adapters_never_mix(server: Server) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    words = ["alpha", "beta"] * 6
+    with ThreadPoolExecutor(6) as pool:
+        replies = list(pool.map(lambda w: _ask(server, w, max_tokens=16).choices[0].message.content, words))
+    assert replies == [REPLIES[w] for w in words]
+
+
 def test_base_model_answers_without_the_adapters(server: Server) -> None:
     response = server.client().chat.completions.create(
         model=server.adapters.base.name, messages=QUESTION, temperature=0, max_tokens=8
@@ -263,6 +272,17 @@ def test_serving_runs_of_different_bases_is_refused(
         resolve_sources([reply_adapters.runs["alpha"], str(other)], runs_root=reply_adapters.runs_root)
     with pytest.raises(ConfigError, match="'nope' is not a run id under"):
         resolve_sources(["nope"], runs_root=reply_adapters.runs_root)
+
+
+def test_a_model_folder_first_serves_it_as_the_base_of_the_runs(
+    reply_adapters: ReplyAdapters,  # noqa: F811
+) -> None:
+    root, runs = reply_adapters.runs_root, reply_adapters.runs
+    served = resolve_sources([str(reply_adapters.base), runs["alpha"], str(root / runs["beta"])], runs_root=root)
+    assert served.names == [reply_adapters.base.name, runs["alpha"], runs["beta"]]
+    assert served.adapters == {runs["alpha"]: root / runs["alpha"] / "model", runs["beta"]: root / runs["beta"] / "model"}
+    with pytest.raises(ConfigError, match="is named twice on the command line"):
+        resolve_sources([runs["alpha"], runs["alpha"]], runs_root=root)
 
 
 def _completion(request_id: str, text: str) -> dict:
