@@ -112,6 +112,32 @@ def test_noise_makes_typo_case_punctuation_and_whitespace_variants(shared_data: 
     assert casing.height > 0  # the encoder is uncased: a casing variant is a near copy, kept for robustness
 
 
+def test_sft_rows_vary_the_user_and_the_assistant_turn_and_keep_the_less_similar_score(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    from curate.embeddings import embed
+
+    csv = shared_data / "bitext_customer_support" / "Bitext_Sample_Customer_Support_Training_Dataset.csv"
+    pl.read_csv(csv, n_rows=12, infer_schema=False).write_csv(tmp_path / "bitext.csv")
+    spec = {"source": {"path": "bitext.csv", "format": "table", "kind": "sft",
+                       "mapping": {"user": "instruction", "assistant": "response", "label": "category"}},
+            "stages": [{"augment": {"method": "noise", "noise": ["typo"], "n": 1, "fields": ["user", "assistant"]}}],
+            "output": "support"}  # fmt: skip
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    run_pipeline(tmp_path / "p.yaml", store_root=tmp_path / "store")
+    kept = Store(tmp_path / "store").kept("support")
+    by_id = dict(zip(kept["id"], kept["messages"].to_list(), strict=True))
+    added = kept.filter(pl.col("augmented_from").is_not_null())
+    assert added.height > 6
+    for row in added.iter_rows(named=True):
+        old, new = by_id[row["augmented_from"]], row["messages"]
+        assert [m["role"] for m in new] == [m["role"] for m in old] == ["user", "assistant"]
+        assert new[0]["content"] != old[0]["content"] and new[1]["content"] != old[1]["content"]
+        vectors = embed([old[0]["content"], new[0]["content"], old[1]["content"], new[1]["content"]])
+        expected = min(float(vectors[0] @ vectors[1]), float(vectors[2] @ vectors[3]))
+        assert row["augment_similarity"] == pytest.approx(expected, abs=1e-5)
+
+
 def test_a_candidate_equal_to_another_row_is_a_duplicate(tmp_path: Path) -> None:
     rows = [("How do I top up my card?", "top_up"), ("how do I top up my card", "top_up"), ("Where is my card?", "card")]
     pl.DataFrame({"text": [t for t, _ in rows], "category": [c for _, c in rows]}).write_csv(tmp_path / "rows.csv")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -13,8 +14,9 @@ from curate.records import MESSAGES, conversation_columns, record_id
 __all__ = ["Selection", "build_candidates", "select_sources"]
 
 
+@dataclass
 class Selection:
-    """The source rows (positions in the frame), the turn varied per field, and why others were left alone.
+    """The source rows, the turn varied per field, and why other rows were left alone.
 
     Attributes
     ----------
@@ -26,11 +28,13 @@ class Selection:
         Per label, how many more rows ``max_per_label`` allows (only labels below it); empty without it.
     skipped
         Rows not varied per cause (``held_out``, ``augmented``, ``label``, ``at_max_per_label``,
-        ``no_turn``, ``not_needed``).
+        ``not_needed``, ``no_turn``).
     """
 
-    def __init__(self, rows: list[int], turns: list[list[int]], need: dict[str, int], skipped: dict[str, int]) -> None:
-        self.rows, self.turns, self.need, self.skipped = rows, turns, need, skipped
+    rows: list[int]
+    turns: list[list[int]]
+    need: dict[str, int]
+    skipped: dict[str, int]
 
 
 def _last_turn(messages: Sequence[dict] | None, role: str) -> int | None:
