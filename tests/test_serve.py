@@ -280,7 +280,7 @@ def test_a_model_folder_first_serves_it_as_the_base_of_the_runs(
     root, runs = reply_adapters.runs_root, reply_adapters.runs
     served = resolve_sources([str(reply_adapters.base), runs["alpha"], str(root / runs["beta"])], runs_root=root)
     assert served.names == [reply_adapters.base.name, runs["alpha"], runs["beta"]]
-    assert served.adapters == {runs["alpha"]: root / runs["alpha"] / "model", runs["beta"]: root / runs["beta"] / "model"}
+    assert served.adapters == {run: root / run / "model" for run in (runs["alpha"], runs["beta"])}
     with pytest.raises(ConfigError, match="is named twice on the command line"):
         resolve_sources([runs["alpha"], runs["alpha"]], runs_root=root)
 
@@ -363,3 +363,18 @@ def test_exported_feedback_reads_back_with_the_same_ids(server: Server, tmp_path
     back = Store(tmp_path / "store").kept("back")
     assert Store(tmp_path / "store").kind("back") == "feedback"
     assert logged["id"][0] in back["id"].to_list()
+
+
+def test_feedback_after_a_restart_updates_the_row_an_earlier_server_committed(store_root: Path) -> None:
+    first = FeedbackLog(Store(store_root), "fb")
+    first.record([_completion("chatcmpl-1", "first"), _completion("chatcmpl-2", "second")])
+    first.close()
+    later = FeedbackLog(Store(store_root), "fb")  # a new server process reads the logged ids back
+    assert later.feedback("chatcmpl-2", {"thumbs": "down", "correction": "better"})
+    assert later.flush() == 1
+    rows = Store(store_root).read("fb@1")
+    assert rows["feedback"][0] is None
+    feedback = json.loads(rows["feedback"][1])
+    assert (feedback["thumbs"], feedback["correction"]) == ("down", "better")
+    assert rows["id"][1] != Store(store_root).read("fb@0")["id"][1]  # the content id covers the feedback
+    assert Store(store_root).info("fb@1").lineage["parents"] == [{"dataset": "fb", "version": 0, "rows": 2}]
