@@ -215,6 +215,25 @@ def test_a_head_that_is_not_a_run_stops_the_stage_before_any_variant_is_made(tmp
     assert not (tmp_path / "store" / "bank").exists()
 
 
+def test_eda_without_the_augment_extra_prints_the_install_command(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    pl.DataFrame({"text": ["Where is my card?"], "category": ["card"]}).write_csv(tmp_path / "rows.csv")
+    spec = {"source": {"path": "rows.csv", "format": "table", "kind": "prompt", "mapping": {"prompt": "text", "label": "category"}},
+            "stages": [{"augment": {"n": 1}}], "output": "bank"}  # fmt: skip
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    code = ("import sys\nsys.modules['wn'] = None\n"  # as in a venv without the extra
+            f"sys.argv = ['curate', 'run', {str(tmp_path / 'p.yaml')!r}, '--store', {str(tmp_path / 'store')!r}]\n"
+            "from curate.cli import main\nmain()")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "COLUMNS": "250"})
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert "The `eda` method of the `augment` stage needs the `augment` extra (wn not installed); install it with: " \
+           "pip install 'curate[augment]'" in out.stderr  # fmt: skip
+    assert "Traceback" not in out.stderr and not (tmp_path / "store" / "bank").exists()
+
+
 @pytest.mark.parametrize(
     ("config", "message"),
     [

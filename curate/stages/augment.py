@@ -38,7 +38,7 @@ from curate.records import conversation_columns, text_of
 from curate.stages._augment_checks import cap_per_label, duplicates, label_check, load_head, meaning, similarities
 from curate.stages._augment_eda import EDA_OPERATIONS, eda
 from curate.stages._augment_noise import NOISE_KINDS, noise
-from curate.stages._augment_rows import build_candidates, select_sources
+from curate.stages._augment_rows import Selection, build_candidates, select_sources
 from curate.stages._augment_wordnet import load_lexicon
 from curate.stages._generate_rank import resolve_paths
 from curate.stages.base import Stage, StageConfig, StageContext, StageResult, detail_json
@@ -225,6 +225,7 @@ class Augment(Stage):
         return kinds[(random.Random(f"{cfg.seed}:{source_id}").randrange(len(kinds)) + k) % len(kinds)]
 
     def _paraphrases(self, texts: list[list[str]], *, ctx: StageContext, notes: dict) -> list[list[list[str]]]:
+        """``n`` sampled answers of the generator to ``prompt`` per field text."""
         cfg: AugmentConfig = self.config
         gen_cfg = resolve_paths(cfg.generator, ctx.base_dir)
         update: dict = {"do_sample": True}
@@ -242,7 +243,18 @@ class Augment(Stage):
         width = len(cfg.fields)
         return [[[a.strip() for a in answers[i * width + f]] for f in range(width)] for i in range(len(texts))]
 
-    def _result(self, frame, candidates, reasons, details, *, selection, seconds, notes) -> StageResult:
+    def _result(
+        self,
+        frame: pl.DataFrame,
+        candidates: pl.DataFrame | None,
+        reasons: list[str | None],
+        details: list[dict],
+        *,
+        selection: Selection,
+        seconds: dict[str, float],
+        notes: dict,
+    ) -> StageResult:
+        """Originals plus accepted candidates kept, rejected candidates removed with reason and detail, and the stats."""
         cfg: AugmentConfig = self.config
         method = cfg.resolved_method
         stats = {"method": method, "n": cfg.n, "fields": cfg.fields, "window": list(cfg.window),
