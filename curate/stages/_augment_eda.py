@@ -16,10 +16,9 @@ in EDA): "cards" finds nothing, "card" does.
 
 from __future__ import annotations
 
+import functools
 import random
 import re
-
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from curate.stages._augment_wordnet import Lexicon
 
@@ -27,6 +26,13 @@ __all__ = ["EDA_OPERATIONS", "eda"]
 
 EDA_OPERATIONS = ("synonym", "insert", "swap", "delete")
 _CHUNK = re.compile(r"^(\W*)([\w']+)(\W*)$")
+
+
+@functools.cache
+def _stop_words() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # imported here: sklearn takes ~1 s to import
+
+    return ENGLISH_STOP_WORDS
 
 
 def _split(text: str) -> tuple[list[list[str]], list[int]]:
@@ -52,7 +58,7 @@ def eda(text: str, *, operation: str, alpha: float, lexicon: Lexicon, rng: rando
     if not words:
         return text
     k = max(1, round(alpha * len(words)))
-    replaceable = [i for i in words if chunks[i][1].lower() not in ENGLISH_STOP_WORDS and lexicon.synonyms(chunks[i][1])]
+    replaceable = [i for i in words if chunks[i][1].lower() not in _stop_words() and lexicon.synonyms(chunks[i][1])]
     if operation == "synonym":
         for i in rng.sample(replaceable, min(k, len(replaceable))):
             chunks[i][1] = _cased(rng.choice(lexicon.synonyms(chunks[i][1])), chunks[i][1])
