@@ -24,7 +24,7 @@ from .recipe import Recipe
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["BUNDLED_ENCODER", "HeadClassifier", "encoder_path", "train_head"]
+__all__ = ["BUNDLED_ENCODER", "HeadClassifier", "encoder_path", "fit_head", "train_head"]
 
 BUNDLED_ENCODER = "all-MiniLM-L6-v2"
 
@@ -84,25 +84,34 @@ def _features(encoder: Any, texts: list[str], batch_size: int) -> torch.Tensor:
     return out.cpu().clone()  # encode() runs in inference mode; a clone is an ordinary tensor autograd accepts
 
 
-def train_head(recipe: Recipe, *, data: MethodData, device: Device, run_dir: Path) -> dict[str, Any]:
-    """Train the head and write ``run_dir/model``; returns the run's metrics."""
+def fit_head(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    num_labels: int,
+    recipe: Recipe,
+    validation: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[torch.nn.Linear, list[float], int]:
+    """Train a linear head on frozen features; returns ``(head, training losses, optimizer steps)``.
+
+    Parameters
+    ----------
+    x, y
+        ``(rows, dim)`` features and ``(rows,)`` class ids in ``[0, num_labels)``.
+    num_labels
+        Outputs of the head.
+    recipe
+        Its ``training`` settings (epochs, batch size, learning rate, early stopping) and ``seed``.
+    validation
+        ``(features, class ids)`` for early stopping; ``None`` trains every epoch.
+    """
     import torch
-    from safetensors.torch import save_file
 
     t = recipe.training
-    labels = sorted({v for v in data.train["label"] if v is not None})
-    index = {name: i for i, name in enumerate(labels)}
-    train = data.train.filter(lambda r: r["label"] in index)
-    encoder = _encoder(recipe.model, device)
-    x = _features(encoder, train["text"], t.batch_size)
-    y = torch.tensor([index[v] for v in train["label"]])
-    val = data.validation.filter(lambda r: r["label"] in index) if data.validation is not None else None
-    xv = _features(encoder, val["text"], t.batch_size) if val is not None and len(val) else None
-    yv = torch.tensor([index[v] for v in val["label"]]) if xv is not None else None
-
+    xv, yv = validation if validation is not None else (None, None)
     gen = torch.Generator().manual_seed(recipe.seed)
     torch.manual_seed(recipe.seed)
-    head = torch.nn.Linear(x.shape[1], len(labels))
+    head = torch.nn.Linear(x.shape[1], num_labels)
     opt = torch.optim.AdamW(head.parameters(), lr=default_learning_rate(recipe), weight_decay=t.weight_decay)
     loss_fn = torch.nn.CrossEntropyLoss()
     epochs = max(1, math.ceil(t.epochs))
@@ -132,6 +141,28 @@ def train_head(recipe: Recipe, *, data: MethodData, device: Device, run_dir: Pat
     if best_state is not None and (t.early_stopping_patience is not None or t.load_best_at_end):
         head.load_state_dict(best_state)
 
+    return head, losses, step
+
+
+def train_head(recipe: Recipe, *, data: MethodData, device: Device, run_dir: Path) -> dict[str, Any]:
+    """Train the head and write ``run_dir/model``; returns the run's metrics."""
+    import torch
+    from safetensors.torch import save_file
+
+    t = recipe.training
+    labels = sorted({v for v in data.train["label"] if v is not None})
+    index = {name: i for i, name in enumerate(labels)}
+    train = data.train.filter(lambda r: r["label"] in index)
+    encoder = _encoder(recipe.model, device)
+    x = _features(encoder, train["text"], t.batch_size)
+    y = torch.tensor([index[v] for v in train["label"]])
+    val = data.validation.filter(lambda r: r["label"] in index) if data.validation is not None else None
+    xv = _features(encoder, val["text"], t.batch_size) if val is not None and len(val) else None
+    yv = torch.tensor([index[v] for v in val["label"]]) if xv is not None else None
+
+    validation = (xv, yv) if xv is not None else None
+    head, losses, step = fit_head(x, y, num_labels=len(labels), recipe=recipe, validation=validation)
+
     out = run_dir / "model"
     out.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in head.state_dict().items()}, str(out / "head.safetensors"))
@@ -142,6 +173,7 @@ def train_head(recipe: Recipe, *, data: MethodData, device: Device, run_dir: Pat
                                "num_labels": len(labels), "train_rows": len(y)}  # fmt: skip
     if xv is not None:
         with torch.no_grad():
-            pred = head.eval()(xv).argmax(-1)
-        metrics.update(eval_loss=loss_fn(head(xv), yv).item(), eval_accuracy=(pred == yv).float().mean().item())
+            logits = head.eval()(xv)
+        loss = torch.nn.functional.cross_entropy(logits, yv).item()
+        metrics.update(eval_loss=loss, eval_accuracy=(logits.argmax(-1) == yv).float().mean().item())
     return metrics
