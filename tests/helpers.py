@@ -41,3 +41,35 @@ def write_pipeline(folder: Path, *, source: str = "data.jsonl", output: str = "s
     path = folder / "pipeline.yaml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,1000",
+)
+
+
+def headless_chromium(profile: Path, *, logs: bool = False):
+    """Debian's chromium driven by selenium, headless, with its profile in ``profile`` (caller quits it).
+
+    ``logs`` records the browser console and the performance (CDP network) log for ``get_log``.
+    """
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    if logs:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
