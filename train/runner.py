@@ -173,6 +173,7 @@ def train(
                  "store": str(st.root.resolve()), "rows": {"train": len(data.train),
                  "validation": len(data.validation) if data.validation is not None else 0}},  # fmt: skip
         mix=mix,
+        feedback=data.feedback,  # kto on feedback rows: rows used and skipped per reason; None otherwise
         recipe="recipe.yaml",
         recipe_hash=digest,
         versions=package_versions(),
