@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from curate import __version__
-from curate.config import SourceConfig, load_pipeline, stage_kinds_problem
+from curate.config import PipelineConfig, SourceConfig, load_pipeline, stage_kinds_problem
 from curate.errors import ConfigError, CurateError, StageError
 from curate.formats import read_source
 from curate.records import SCHEMAS
@@ -133,6 +133,7 @@ def run_pipeline(
     benchmarks_dir: str | Path | None = None,
     env: Mapping[str, str] | None = None,
     console: Console | None = None,
+    config: PipelineConfig | None = None,
 ) -> RunSummary:
     """Run the pipeline file ``path`` and commit one new version of its output dataset.
 
@@ -150,6 +151,9 @@ def run_pipeline(
         ``ARGILLA_API_URL`` / ``ARGILLA_API_KEY``); the CLI passes ``os.environ``. ``None``: none.
     console
         Where progress bars go; ``None`` runs quietly.
+    config
+        ``path`` as :func:`curate.config.load_pipeline` already loaded it (``curate run`` loads
+        the file once); ``None`` loads it here.
 
     Raises
     ------
@@ -163,7 +167,7 @@ def run_pipeline(
     """
     started = time.perf_counter()
     path = Path(path)
-    config = load_pipeline(path)
+    config = config or load_pipeline(path)
     specs = config.stage_specs()  # validated at load; resolve classes before reading any data
     stage_classes = [get_stage(spec.name) for spec in specs]
     store = Store(store_root)

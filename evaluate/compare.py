@@ -7,7 +7,8 @@ from pathlib import Path
 from .config import EvaluateConfig
 from .models import resolve_target
 from .results import EvalResult
-from .run import eval_run, output_stem
+from .output import compare_folder, save_result
+from .run import eval_run
 
 __all__ = ["compare_runs"]
 
@@ -35,8 +36,9 @@ def compare_runs(
     store_root, runs_root, device
         As for :func:`~.run.eval_run`.
     out_dir
-        Where ``<dataset@N>.json/.md/.html`` go; ``None`` means ``runs/<a>/eval/vs-<b>/`` (the
-        manifests are left alone: a comparison is not a run's own evaluation).
+        Where ``<dataset@N>.json/.md/.html`` go; ``None`` means ``runs/<a>/eval/vs-<b>/``
+        (:func:`~.output.compare_folder`; the manifests are left alone: a comparison is not a
+        run's own evaluation).
     save
         Write the files; ``False`` only returns the result.
     """
@@ -46,11 +48,6 @@ def compare_runs(
     if a.trained_on and b.trained_on and a.trained_on.split("@")[0] != b.trained_on.split("@")[0]:
         result.notes.append(f"The runs were trained on different datasets: {a.trained_on} and {b.trained_on}.")
     if save:
-        from .report import write_report
-
-        home = a.run_dir / "eval" if a.run_dir else Path("eval") / Path(a.name).name
-        folder = Path(out_dir) if out_dir else home / f"vs-{Path(b.name).name}"
-        stem = output_stem(result.dataset, result.split)
-        result.save(folder / f"{stem}.json")
-        write_report(result, folder, stem=stem, worst=config.worst_examples)
+        folder = compare_folder(run_dir=a.run_dir, model=a.name, other=b.name, out_dir=out_dir)
+        save_result(result, folder, worst=config.worst_examples)
     return result

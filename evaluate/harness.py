@@ -232,6 +232,7 @@ def run_lm_eval(
             "(curate only exports the task YAML without it)."
         ) from None
     from .models import resolve_target
+    from .output import lm_eval_folder
 
     target = resolve_target(model, runs_root=runs_root)
     if target.role != "causal_lm":
@@ -257,13 +258,11 @@ def run_lm_eval(
     )
     if out is None:  # only on non-zero ranks of a distributed run, which curate does not start
         return {}
-    if out_dir is None:
-        out_dir = target.run_dir / "eval" if target.run_dir else Path("eval") / Path(str(target.path)).name
-        out_dir = out_dir / "lm_eval"
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    folder = lm_eval_folder(run_dir=target.run_dir, model=target.path, out_dir=out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
     results = {}
     for task in tasks:
-        result = _task_result(out, task, model=target.name, path=Path(out_dir) / f"{task}.json")
+        result = _task_result(out, task, model=target.name, path=folder / f"{task}.json")
         result.path.write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
         log.info("lm-eval %s on %s: %s (wrote %s)", task, target.name, result.metrics, result.path)
         results[task] = result

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from curate.errors import CurateError
+from curate.runs import find_run, read_manifest
 
 __all__ = ["LoadedModel", "ModelRef", "load_model", "resolve_target"]
 
@@ -88,15 +89,11 @@ def resolve_target(target: str | Path, *, runs_root: str | Path = "runs", role: 
         (``reward`` -> reward model, ``head`` -> classifier) or a model folder's config
         (one-label sequence classifier -> reward model).
     """
-    from curate.train.registry import MANIFEST, read_manifest
-
-    for candidate in (Path(target), Path(runs_root) / str(target)):
-        if (candidate / MANIFEST).is_file():
-            manifest = read_manifest(candidate)
-            weights = candidate / "model" if (candidate / "model").is_dir() else candidate
-            return ModelRef(
-                name=candidate.name, path=weights, role=role or _role(manifest), run_dir=candidate, manifest=manifest
-            )
+    run_dir = find_run(target, root=runs_root)
+    if run_dir is not None:
+        manifest = read_manifest(run_dir)
+        weights = run_dir / "model" if (run_dir / "model").is_dir() else run_dir
+        return ModelRef(name=run_dir.name, path=weights, role=role or _role(manifest), run_dir=run_dir, manifest=manifest)
     path = Path(target)
     if path.exists() and not path.is_dir():
         raise CurateError(f"{target} is a file; pass a run folder, a run id under {runs_root}, or a model folder.")

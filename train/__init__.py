@@ -6,7 +6,8 @@
 
 Importing this package is cheap and imports nothing from the rest of curate: names load on
 first use (``curate.config`` imports :mod:`curate.train.recipe` for the pipeline's ``train:``
-block), and torch, transformers and TRL load when a run starts.
+block), and torch, transformers and TRL load when a run starts. Training never evaluates:
+:func:`curate.orchestrate.train_and_evaluate` runs a recipe's ``evaluate:`` block after it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ __all__ = [
     "record_evaluation",
     "show_run",
     "train",
-    "train_from_pipeline",
 ]
 
 _WHERE = {
@@ -34,10 +34,9 @@ _WHERE = {
     "train": "runner",
     "export_run": "export",
     "load_trained": "export",
-    "list_runs": "registry",
+    "list_runs": "registry",  # curate.runs; kept here for callers of the old path
     "record_evaluation": "registry",
     "show_run": "registry",
-    "train_from_pipeline": "pipeline",
 }
 
 

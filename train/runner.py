@@ -13,6 +13,7 @@ import yaml
 
 from curate.errors import ConfigError
 from curate.extras import require_extra
+from curate.runs import find_resumable, update_manifest
 from curate.store import Store
 from curate.yamlfile import load_yaml_model
 
@@ -20,9 +21,9 @@ from .data import prepare_data
 from .defaults import check_optimizer, default_beta, default_learning_rate, detect_device
 from .mix import mix_train, pin_mix
 from .recipe import ONLINE_METHODS, MixSource, Recipe
-from .registry import find_resumable, new_run_dir, package_versions, read_manifest, recipe_hash, update_manifest
+from .registry import new_run_dir, package_versions, recipe_hash
 
-__all__ = ["TrainResult", "load_recipe", "resolve_recipe", "train"]
+__all__ = ["TrainResult", "load_recipe", "local_paths", "resolve_recipe", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,6 @@ class TrainResult:
     run_id: str
     path: Path
     manifest: dict[str, Any]
-    evaluation: Any = None  # curate.evaluate EvalResult when the recipe has an `evaluate:` block
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -59,9 +59,14 @@ def load_recipe(path: str | Path, *, model: str | None = None, dataset: str | No
     """
     path = Path(path)
     overrides = {"model": model, "dataset": dataset, "output_dir": output_dir}
-    recipe = load_yaml_model(path, Recipe, overrides=overrides)
-    rl = recipe.rl.model_copy(update={"reward_model": _local(recipe.rl.reward_model, path.parent)})
-    return recipe.model_copy(update={"model": model or _local(recipe.model, path.parent), "rl": rl})
+    return local_paths(load_yaml_model(path, Recipe, overrides=overrides), path.parent, model=model)
+
+
+def local_paths(recipe: Recipe, base_dir: Path, *, model: str | None = None) -> Recipe:
+    """The recipe with its relative ``model`` / ``rl.reward_model`` paths resolved against ``base_dir``
+    (the folder of the file it was written in); ``model``, when given (command line), is kept as is."""
+    rl = recipe.rl.model_copy(update={"reward_model": _local(recipe.rl.reward_model, base_dir)})
+    return recipe.model_copy(update={"model": model or _local(recipe.model, base_dir), "rl": rl})
 
 
 def resolve_recipe(recipe: Recipe, *, dataset: str, mix: list[MixSource] | None = None) -> Recipe:
@@ -190,13 +195,7 @@ def train(
     manifest = update_manifest(run_dir, status="completed", finished=datetime.now(UTC).isoformat(timespec="seconds"),
                                metrics=metrics, error=None)  # fmt: skip
     log.info("run %s completed: %s", run_dir.name, metrics)
-    evaluation = None
-    if resolved.evaluate is not None:
-        from curate.evaluate.run import evaluate_after_training
-
-        evaluation = evaluate_after_training(run_dir, recipe_config=resolved.evaluate, store_root=st.root)
-        manifest = read_manifest(run_dir)
-    return TrainResult(run_id=run_dir.name, path=run_dir, manifest=manifest, evaluation=evaluation)
+    return TrainResult(run_id=run_dir.name, path=run_dir, manifest=manifest)
 
 
 def _run(recipe: Recipe, *, data: Any, device: Any, run_dir: Path, resume: bool, callbacks: list[Any] | None) -> dict[str, Any]:

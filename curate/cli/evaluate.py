@@ -78,6 +78,14 @@ def _print(result: object, where: Path | None) -> None:
         console.print(f"wrote {where}.json, .md and .html")
 
 
+def print_evaluation(result: object) -> None:
+    """The one line ``curate run`` / ``curate train`` print after evaluating a new run."""
+    from curate.evaluate.output import report_path
+
+    r = result  # EvalResult
+    console.print(f"[green]evaluated[/] on {r.dataset} {r.split} ({r.n_examples} rows); report in {report_path(r).parent}")
+
+
 MetricsOption = Annotated[
     str | None, typer.Option("--metrics", help="Comma-separated: loss, exact_match, token_f1, rouge_l, bleu, chrf, "
                              "length_ratio, json_valid, label_accuracy, preference_accuracy, dpo_margin, win_rate.")
@@ -111,13 +119,13 @@ def eval_(
     runs: RunsOption = DEFAULT_RUNS,
 ) -> None:
     """Score a run on the held-out split of a dataset version and compare it with its base model."""
-    from curate.evaluate.run import eval_run, output_stem
+    from curate.evaluate.output import report_path
+    from curate.evaluate.run import eval_run
 
     cfg = _config(config, dataset=dataset, split=split, metrics=metrics, baseline=baseline,
                   max_examples=max_examples, judge=judge, forgetting=forgetting)  # fmt: skip
     result = eval_run(target, config=cfg, store_root=store, runs_root=runs, out_dir=out)
-    folder = out or (Path(result.run) / "eval" if result.run else Path("eval") / Path(target).name)
-    _print(result, folder / output_stem(result.dataset, result.split))
+    _print(result, report_path(result, out_dir=out))
 
 
 def compare(

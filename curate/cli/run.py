@@ -11,10 +11,11 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from curate.cli.evaluate import print_evaluation
 from curate.cli.options import DEFAULT_STORE, StoreOption
+from curate.orchestrate import run as run_pipeline_file
 from curate.pipeline import RunSummary
 from curate.schema import SCHEMAS_DIR, write_schemas
-from curate.train.pipeline import train_from_pipeline
 
 console = Console()
 
@@ -49,16 +50,15 @@ def run(
     ] = None,
 ) -> None:
     """Run a pipeline and commit one new version of its output dataset (then train, with a `train:` block)."""
-    result = train_from_pipeline(pipeline, store_root=store, benchmarks_dir=benchmarks, env=os.environ, console=console)
+    result = run_pipeline_file(pipeline, store_root=store, benchmarks_dir=benchmarks, env=os.environ, console=console)
     summary = result.summary
     console.print(summary_table(summary))
     splits = ", ".join(f"{k} {v}" for k, v in summary.rows_per_split.items())
     console.print(f"[green]committed[/] {summary.dataset}@{summary.version} in {store}: {splits} ({summary.seconds:.1f}s)")
     if result.training is not None:
         console.print(f"[green]trained[/] {result.training.path} on {result.training.manifest['dataset']['ref']}")
-    if result.training is not None and result.training.evaluation is not None:
-        ev = result.training.evaluation
-        console.print(f"[green]evaluated[/] on {ev.dataset} {ev.split} ({ev.n_examples} rows); report in {result.training.path / 'eval'}")
+    if result.evaluation is not None:
+        print_evaluation(result.evaluation)
 
 
 def schema(

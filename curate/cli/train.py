@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from curate.cli.evaluate import print_evaluation
 from curate.cli.options import DEFAULT_STORE, StoreOption
 
 runs_app = typer.Typer(help="Training runs and their manifests.", no_args_is_help=True)
@@ -26,19 +27,24 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the last unfinished run of this recipe from its checkpoint.")] = False,
     store: StoreOption = DEFAULT_STORE,
 ) -> None:
-    """Train from a dataset version; writes runs/<run-id>/ with the model or adapter and manifest.json."""
-    from curate.train.runner import train as train_run
+    """Train from a dataset version; writes runs/<run-id>/ with the model or adapter and manifest.json.
 
-    result = train_run(recipe, dataset=dataset, model=model, output=output, store=store, resume=resume)
+    With an `evaluate:` block in the recipe, the new run is evaluated right after.
+    """
+    from curate.orchestrate import train_and_evaluate
+
+    result, evaluation = train_and_evaluate(recipe, dataset=dataset, model=model, output=output, store_root=store, resume=resume)
     m = result.metrics
     loss = f"train-sample loss {m['train_sample_loss_before']:.4f} -> {m['train_sample_loss_after']:.4f}, " if m.get("train_sample_loss_after") else ""
     console.print(f"[green]run[/] {result.path}: {result.manifest['dataset']['ref']}, {loss}{m.get('global_step')} steps")
+    if evaluation is not None:
+        print_evaluation(evaluation)
 
 
 @runs_app.command("list")
 def list_(root: RunsRoot = Path("runs")) -> None:
     """Runs, newest first: status, method, adapter, dataset version, base model, final loss."""
-    from curate.train.registry import list_runs
+    from curate.runs import list_runs
 
     table = Table("run", "status", "method", "adapter", "dataset", "base model", "loss", "created")
     for r in list_runs(root):
@@ -50,7 +56,7 @@ def list_(root: RunsRoot = Path("runs")) -> None:
 @runs_app.command("show")
 def show(run: Annotated[str, typer.Argument(help="Run id (under --runs) or run folder.")], root: RunsRoot = Path("runs")) -> None:
     """The manifest of one run as JSON."""
-    from curate.train.registry import show_run
+    from curate.runs import show_run
 
     manifest = show_run(run, root=root)
     manifest.get("metrics", {}).pop("train_loss_history", None)

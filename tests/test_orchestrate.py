@@ -1,0 +1,108 @@
+"""One orchestrator chains pipeline -> train -> evaluate; curate.train and curate.evaluate stay independent."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+# what each package may take from the other: the `evaluate:` block a recipe types, and the model
+# classes a run's weights load into (see curate/orchestrate.py)
+ALLOWED = {
+    "train": ("curate.evaluate.config",),
+    "evaluate": ("curate.train.bottleneck", "curate.train.head"),
+}
+OTHER = {"train": "curate.evaluate", "evaluate": "curate.train"}
+
+
+def _imports(folder: Path) -> list[tuple[str, int, str]]:
+    """Every module a package's source imports, at module level or inside a function: (file, line, module)."""
+    found = []
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found += [(path.name, node.lineno, node.module)]
+                found += [(path.name, node.lineno, f"{node.module}.{a.name}") for a in node.names]
+            elif isinstance(node, ast.Import):
+                found += [(path.name, node.lineno, a.name) for a in node.names]
+    return found
+
+
+def _crossing(package: str, root: Path = REPO) -> list[str]:
+    other, allowed = OTHER[package], ALLOWED[package]
+    return [
+        f"{package}/{name}:{line} imports {module}"
+        for name, line, module in _imports(root / package)
+        if (module == other or module.startswith(other + "."))
+        and module != other  # `from curate.evaluate import config` is listed again as curate.evaluate.config
+        and not module.startswith(allowed)
+    ]
+
+
+@pytest.mark.parametrize("package", ["train", "evaluate"])
+def test_train_and_evaluate_take_only_config_and_model_classes_from_each_other(package: str) -> None:
+    assert _crossing(package) == []
+
+
+@pytest.mark.parametrize(("package", "other"), [("curate.train", "curate.evaluate"), ("curate.evaluate", "curate.train")])
+def test_importing_every_module_of_a_package_loads_nothing_else_of_the_other(package: str, other: str) -> None:
+    code = (
+        "import importlib, pkgutil, sys\n"
+        f"pkg = importlib.import_module({package!r})\n"
+        "for m in pkgutil.iter_modules(pkg.__path__):\n"
+        "    importlib.import_module(f'{pkg.__name__}.{m.name}')\n"
+        f"print(sorted(n for n in sys.modules if n == {other!r} or n.startswith({other + '.'!r})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = [m for m in json.loads(out.strip().replace("'", '"')) if m not in ("curate.evaluate", *ALLOWED["train"])]
+    assert loaded == [], f"importing {package} loaded {loaded}"
+    assert "curate.orchestrate" not in out
+
+
+def test_curate_run_loads_the_pipeline_once_then_trains_and_evaluates(
+    tmp_path: Path, shared_data: Path, tiny_lm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import polars as pl
+
+    import curate.config
+    from curate.orchestrate import run
+
+    csv = shared_data / "bitext_customer_support" / "Bitext_Sample_Customer_Support_Training_Dataset.csv"
+    pl.read_csv(csv, n_rows=80, infer_schema=False).write_csv(tmp_path / "bitext.csv")
+    spec = {
+        "source": {"path": "bitext.csv", "format": "table", "kind": "sft",
+                   "mapping": {"user": "instruction", "assistant": "response", "label": "category"}},
+        "stages": [{"split": {"test": 0.1, "validation": 0.1}}],
+        "output": "support",
+        "train": {"model": os.path.relpath(tiny_lm, tmp_path), "adapter": "full", "output_dir": str(tmp_path / "runs"),
+                  "training": {"max_steps": 2, "batch_size": 4, "max_length": 64, "save_strategy": "no", "eval_strategy": "no"},
+                  "evaluate": {"metrics": ["exact_match"]}},
+        "evaluate": {"metrics": ["loss"], "max_examples": 4, "baseline": None},  # wins over the recipe's
+    }  # fmt: skip
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    loads: list[Path] = []
+    real = curate.config.load_yaml_model
+
+    def counting(file: Path, *args: object, **kwargs: object) -> object:
+        loads.append(Path(file))
+        return real(file, *args, **kwargs)
+
+    monkeypatch.setattr(curate.config, "load_yaml_model", counting)
+    out = run(path, store_root=tmp_path / "store")
+
+    assert loads == [path]
+    assert (out.summary.dataset, out.summary.version) == ("support", 0)
+    assert out.training is not None and out.training.manifest["dataset"]["ref"] == "support@0"
+    assert out.training.manifest["base_model"]["path"] == str(tiny_lm.resolve())
+    assert out.evaluation is not None and [m.name for m in out.evaluation.metrics] == ["loss", "perplexity"]
+    assert out.evaluation.n_examples == 4
+    assert out.training.manifest["evaluation"]["support@0"]["n_examples"] == 4
+    assert (out.training.path / "eval" / "support@0.html").is_file()
