@@ -1,4 +1,4 @@
-"""`curate datasets list | log | show | export | vacuum`."""
+"""`curate datasets list | log | show | report | card | diff | export | vacuum`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from rich.table import Table
 
 from curate.catalog import dataset_log, export_dataset, list_datasets, show_dataset
 from curate.cli.options import DEFAULT_STORE, StoreOption
+from curate.report import dataset_card, diff_versions, export_folder, write_dataset_report
+from curate.report.diff import render_diff_html, render_diff_text
 from curate.store import DEFAULT_RETENTION_HOURS, Store
 
 app = typer.Typer(help="Inspect and export versioned datasets.", no_args_is_help=True)
@@ -58,8 +60,14 @@ def log(name: Annotated[str, typer.Argument(help="Dataset name.")], store: Store
 
 
 @app.command()
-def show(ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")], store: StoreOption = DEFAULT_STORE) -> None:
+def show(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")],
+    html: Annotated[Path | None, typer.Option("--html", help="Also write the HTML report (as `datasets report`) here.")] = None,
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
     """Counts of one version per split and label, and removed rows per stage and reason."""
+    if html is not None:
+        console.print(f"wrote {write_dataset_report(Store(store), ref, html)}", highlight=False)
     o = show_dataset(Store(store), ref)
     console.print(f"[bold]{o.info.name}@{o.info.version}[/] ({o.info.lineage.get('kind')})")
     splits = Table("split", "rows", title="kept rows per split", title_justify="left")
@@ -79,14 +87,67 @@ def show(ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")], stor
 
 
 @app.command()
-def export(
+def report(
     ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output JSONL file.")],
-    format: Annotated[Literal["messages", "alpaca", "sharegpt"], typer.Option(help="Output format.")] = "messages",
-    split: Annotated[str | None, typer.Option(help="Only this split (train/validation/test).")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output HTML file.")] = Path("report.html"),
     store: StoreOption = DEFAULT_STORE,
 ) -> None:
-    """Export the kept rows of a version to a JSONL file."""
+    """One offline HTML page of what curation did: funnel, labels, lengths, duplicates, decontamination, lineage."""
+    console.print(f"wrote {write_dataset_report(Store(store), ref, out)}", highlight=False)
+
+
+LicenseOption = Annotated[str, typer.Option("--license", help="License id for the card's front matter.")]
+
+
+@app.command()
+def card(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the card here (default: print it).")] = None,
+    license: LicenseOption = "other",
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
+    """A Hugging Face dataset card (README.md with YAML front matter) with the curation summary."""
+    text = dataset_card(Store(store), ref, license=license)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        console.print(f"wrote {out}", highlight=False)
+
+
+@app.command()
+def diff(
+    a: Annotated[str, typer.Argument(help="The old version, NAME@VERSION.")],
+    b: Annotated[str, typer.Argument(help="The new version, NAME@VERSION.")],
+    html: Annotated[Path | None, typer.Option("--html", help="Also write the diff as an HTML page here.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows listed per change; 0 lists all.")] = 50,
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
+    """Rows added, removed and moved between splits from A to B, by content id, with B's stage and reason."""
+    result = diff_versions(Store(store), a, b)
+    typer.echo(render_diff_text(result, limit=limit or None), nl=False)
+    if html is not None:
+        html.write_text(render_diff_html(result), encoding="utf-8")
+        console.print(f"wrote {html}", highlight=False)
+
+
+@app.command()
+def export(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output JSONL file, or folder for parquet / hf.")],
+    format: Annotated[
+        Literal["messages", "alpaca", "sharegpt", "hh_rlhf", "kto", "parquet", "hf"],
+        typer.Option(help="JSONL format, or a folder `datasets` reads: parquet (load_dataset) or hf (load_from_disk)."),
+    ] = "messages",
+    split: Annotated[str | None, typer.Option(help="Only this split (train/validation/test); JSONL only.")] = None,
+    license: LicenseOption = "other",
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
+    """Export the kept rows of a version to a JSONL file, or to a folder with a dataset card."""
+    if format in ("parquet", "hf"):
+        counts = export_folder(Store(store), ref, out, format=format, license=license)
+        console.print(f"wrote {', '.join(f'{s} {n}' for s, n in counts.items())} rows to {out}", highlight=False)
+        return
     n = export_dataset(Store(store), ref, format=format, path=out, split=split)
     console.print(f"wrote {n} rows to {out}")
 

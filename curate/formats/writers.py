@@ -9,10 +9,15 @@ messages   sft ``{"messages"}``; preference ``{"prompt", "chosen", "rejected"}``
 alpaca     sft ``{"instruction", "input", "output", "system"?, "history"?}``
 sharegpt   sft ``{"conversations": [{from, value}], "system"?, "tools"?}``;
            preference ``{"conversations", "chosen": {from, value}, "rejected"}``
+hh_rlhf    preference ``{"chosen", "rejected"}``: whole transcripts with ``\\n\\nHuman:`` /
+           ``\\n\\nAssistant:`` markers (a system message is the text before the first)
+kto        feedback ``{"messages", "label": bool}`` (the row's thumbs/rating verdict);
+           preference as two such rows, chosen ``true`` and rejected ``false``
 ========== ============================================================================
 
-A non-null ``label`` is written as ``"label"`` (and ``margin`` for preference), so reading the
-export back gives the same record ids.
+A non-null ``label`` is written as ``"label"`` (and ``margin`` for preference), so reading a
+messages, alpaca or sharegpt export back gives the same record ids; ``kto`` has its own boolean
+``label`` and drops the row's.
 """
 
 from __future__ import annotations
@@ -99,10 +104,41 @@ def _sharegpt_row(row: dict[str, Any], kind: str) -> dict[str, Any]:
     return _labelled(out, row)
 
 
-_WRITERS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any], str], dict[str, Any]]]] = {
+_HH = {"user": "Human", "assistant": "Assistant"}
+
+
+def _transcript(messages: list[dict[str, Any]]) -> str:
+    system, turns = _split_system(messages)
+    if any(m["role"] not in _HH for m in turns):
+        raise _Unfit(f"its roles are {[m['role'] for m in messages]}, and HH-RLHF transcripts hold only Human and Assistant turns")
+    return (system or "") + "".join(f"\n\n{_HH[m['role']]}: {m['content']}" for m in turns)
+
+
+def _hh_rlhf_row(row: dict[str, Any], kind: str) -> dict[str, Any]:
+    if len(row["chosen"]) != 1 or len(row["rejected"]) != 1:
+        raise _Unfit("HH-RLHF ends both transcripts with exactly one assistant answer")
+    return _labelled({side: _transcript(row["prompt"] + row[side]) for side in ("chosen", "rejected")}, row)
+
+
+def _kto_row(row: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    if kind == "preference":
+        prompt = _strip(row["prompt"])
+        return [{"messages": prompt + _strip(row["chosen"]), "label": True},
+                {"messages": prompt + _strip(row["rejected"]), "label": False}]  # fmt: skip
+    from curate.feedback import verdict
+
+    judged = verdict(row["feedback"])
+    if judged.desirable is None:
+        raise _Unfit(f"its feedback gives no verdict ({judged.reason}); KTO needs desirable or undesirable")
+    return [{"messages": _strip(row["prompt"]) + _strip(row["completion"]), "label": judged.desirable}]
+
+
+_WRITERS: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any], str], dict[str, Any] | list[dict[str, Any]]]]] = {
     "messages": (("sft", "preference", "prompt", "feedback"), _messages_row),
     "alpaca": (("sft",), _alpaca_row),
     "sharegpt": (("sft", "preference"), _sharegpt_row),
+    "hh_rlhf": (("preference",), _hh_rlhf_row),
+    "kto": (("feedback", "preference"), _kto_row),
 }
 
 
@@ -116,7 +152,7 @@ def _open(path: Path) -> IO[str]:
 
 
 def write_records(
-    frame: pl.DataFrame, *, kind: str, format: Literal["messages", "alpaca", "sharegpt"], path: Path
+    frame: pl.DataFrame, *, kind: str, format: Literal["messages", "alpaca", "sharegpt", "hh_rlhf", "kto"], path: Path
 ) -> int:
     """Write records of ``kind`` as JSONL in ``format``, one object per line.
 
@@ -127,13 +163,14 @@ def write_records(
     kind
         The record kind of ``frame``.
     format
-        ``messages`` (sft, preference, prompt, feedback), ``alpaca`` (sft) or ``sharegpt`` (sft, preference).
+        ``messages`` (sft, preference, prompt, feedback), ``alpaca`` (sft), ``sharegpt`` (sft,
+        preference), ``hh_rlhf`` (preference) or ``kto`` (feedback, preference).
     path
         The output file; a ``.gz`` or ``.bz2`` suffix compresses it. Its folder must exist.
 
     Returns
     -------
-    The number of rows written.
+    The number of lines written (``kto`` writes two per preference row).
 
     Raises
     ------
@@ -154,7 +191,8 @@ def write_records(
     lines = []
     for row in frame.iter_rows(named=True):
         try:
-            lines.append(json.dumps(convert(row, kind), ensure_ascii=False))
+            out = convert(row, kind)
+            lines += [json.dumps(o, ensure_ascii=False) for o in (out if isinstance(out, list) else [out])]
         except _Unfit as exc:
             raise InputError(
                 f"Record {row['id']} cannot be written as {format}: {exc}. Export it as messages instead."
