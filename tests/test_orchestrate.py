@@ -69,24 +69,14 @@ def test_importing_every_module_of_a_package_loads_nothing_else_of_the_other(pac
 def test_curate_run_loads_the_pipeline_once_then_trains_and_evaluates(
     tmp_path: Path, shared_data: Path, tiny_lm: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import polars as pl
-
     import curate.config
     from curate.orchestrate import run
+    from test_train_integration import _pipeline_with_train
 
-    csv = shared_data / "bitext_customer_support" / "Bitext_Sample_Customer_Support_Training_Dataset.csv"
-    pl.read_csv(csv, n_rows=80, infer_schema=False).write_csv(tmp_path / "bitext.csv")
-    spec = {
-        "source": {"path": "bitext.csv", "format": "table", "kind": "sft",
-                   "mapping": {"user": "instruction", "assistant": "response", "label": "category"}},
-        "stages": [{"split": {"test": 0.1, "validation": 0.1}}],
-        "output": "support",
-        "train": {"model": os.path.relpath(tiny_lm, tmp_path), "adapter": "full", "output_dir": str(tmp_path / "runs"),
-                  "training": {"max_steps": 2, "batch_size": 4, "max_length": 64, "save_strategy": "no", "eval_strategy": "no"},
-                  "evaluate": {"metrics": ["exact_match"]}},
-        "evaluate": {"metrics": ["loss"], "max_examples": 4, "baseline": None},  # wins over the recipe's
-    }  # fmt: skip
-    path = tmp_path / "pipeline.yaml"
+    path = _pipeline_with_train(tmp_path, shared_data, tiny_lm)
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    spec["train"] |= {"model": os.path.relpath(tiny_lm, tmp_path), "adapter": "full", "evaluate": {"metrics": ["exact_match"]}}
+    spec["evaluate"] = {"metrics": ["loss"], "max_examples": 4, "baseline": None}  # wins over the recipe's
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     loads: list[Path] = []
     real = curate.config.load_yaml_model
@@ -106,3 +96,19 @@ def test_curate_run_loads_the_pipeline_once_then_trains_and_evaluates(
     assert out.evaluation.n_examples == 4
     assert out.training.manifest["evaluation"]["support@0"]["n_examples"] == 4
     assert (out.training.path / "eval" / "support@0.html").is_file()
+
+
+def test_curate_train_evaluates_a_recipe_with_an_evaluate_block(tmp_path: Path, train_store: Path, tiny_lm: Path) -> None:
+    from typer.testing import CliRunner
+
+    from curate.cli import app
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"model": str(tiny_lm), "adapter": "full", "dataset": "support",
+                                      "training": {"max_steps": 1, "batch_size": 4, "max_length": 64},
+                                      "evaluate": {"metrics": ["loss"], "max_examples": 3, "baseline": None}}))  # fmt: skip
+    out = CliRunner().invoke(app, ["train", str(recipe), "--store", str(train_store), "--output", str(tmp_path / "runs")])
+    assert out.exit_code == 0, out.output
+    (run,) = (tmp_path / "runs").iterdir()
+    assert "evaluated on support@0 test (3 rows)" in out.output
+    assert json.loads((run / "manifest.json").read_text())["evaluation"]["support@0"]["n_examples"] == 3
