@@ -35,7 +35,8 @@ def test_head_suggestions_are_its_top_k_labels_with_probabilities(banking_head: 
     out = propose_labels(test, head_run=banking_head.run_id, k=3, runs_root=banking_head.runs_root)
 
     assert out.columns == [*test.columns, "suggested_labels", "suggested_scores"]
-    assert out.schema["suggested_labels"] == pl.List(pl.String) and out.schema["suggested_scores"] == pl.List(pl.Float64)
+    assert out.schema["suggested_labels"] == pl.List(pl.String)
+    assert out.schema["suggested_scores"] == pl.List(pl.Float64)
     head = HeadClassifier.load(banking_head.runs_root / banking_head.run_id / "model")
     assert [labels[0] for labels in out["suggested_labels"]] == head.predict(intent_texts(test))
     for labels, scores in zip(out["suggested_labels"].to_list(), out["suggested_scores"].to_list(), strict=True):
@@ -111,5 +112,6 @@ def test_generated_candidates_are_paired_with_the_production_answer(tiny_lm: Pat
         meta = json.loads(pair["meta"])
         candidates = {c["generator"]: c["text"] for c in meta["generate"]["candidates"]}
         assert candidates["reference"] == source["completion"][0]["content"]
-        assert {meta["generate"]["chosen_generator"], meta["generate"]["rejected_generator"]} == {"reference", str(tiny_lm)}
+        sides = {meta["generate"]["chosen_generator"], meta["generate"]["rejected_generator"]}
+        assert sides == {"reference", str(tiny_lm)}
         assert meta["feedback"]["id"] == source["id"] and pair["margin"] is None  # unranked: for annotators

@@ -60,7 +60,8 @@ def _commit_feedback(store: Store, name: str, shared_data: Path, feedback: list[
     removed = kept.clear().drop("split").with_columns(
         removed_by=pl.lit(None, pl.String), reason=pl.lit(None, pl.String), detail=pl.lit(None, pl.String)
     )
-    stats = StageStats(stage="convert", name="convert", rows_in=len(records), rows_added=0, rows_kept=len(records), rows_removed=0)
+    n = len(records)
+    stats = StageStats(stage="convert", name="convert", rows_in=n, rows_added=0, rows_kept=n, rows_removed=0)
     version = store.commit(name, kind="feedback", kept=kept, removed=removed, stages=[stats], lineage={})
     return f"{name}@{version}"
 
@@ -122,7 +123,8 @@ def test_kto_trains_on_feedback_rows_and_counts_the_rows_it_skipped(tiny_lm, sha
 
     trained, tokenizer = load_trained(result.path)
     base = AutoModelForCausalLM.from_pretrained(tiny_lm, dtype=torch.float32).eval()
-    ids = tokenizer.apply_chat_template([{"role": "user", "content": "where is my refund"}], return_tensors="pt", return_dict=True)
+    question = [{"role": "user", "content": "where is my refund"}]
+    ids = tokenizer.apply_chat_template(question, return_tensors="pt", return_dict=True)
     with torch.no_grad():
         moved = (trained.eval()(**ids).logits - base(**ids).logits).abs().max().item()
     assert moved > 1e-4
@@ -143,5 +145,5 @@ def test_methods_other_than_kto_still_refuse_feedback_rows(tiny_lm, shared_data,
     store = Store(tmp_path / "store")
     ref = _commit_feedback(store, "prod", shared_data, FEEDBACK[:4])
     recipe = _recipe(tiny_lm, tmp_path, ref).model_copy(update={"method": "dpo"})
-    with pytest.raises(ConfigError, match=r"Dataset prod@0 holds feedback records, but method 'dpo' trains on preference"):
+    with pytest.raises(ConfigError, match=r"Dataset prod@0 holds feedback records, but method 'dpo' trains on"):
         train(recipe, store=store.root)

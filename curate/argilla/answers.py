@@ -23,7 +23,7 @@ from curate.argilla.errors import ArgillaError
 from curate.argilla.layout import QUESTION, RATIONALE, ROW_KEY
 from curate.records import SCHEMAS, build_frame
 
-__all__ = ["Answer", "parse_answers", "resolve_answers"]
+__all__ = ["Answer", "majority", "parse_answers", "resolve_answers"]
 
 
 @dataclass
@@ -91,8 +91,11 @@ def parse_answers(records: list[dict], *, users: dict[str, str]) -> tuple[list[A
     return answers, pending
 
 
-def _outcome(answer: Answer) -> tuple[str, float]:
-    """Winning vote (or ``discarded`` / ``no_majority``) and the share of votes that agree with it."""
+def majority(answer: Answer) -> tuple[str, float]:
+    """Winning vote (or ``discarded`` / ``no_majority``) and the share of votes that agree with it.
+
+    Used for preference votes here and for intent labels (:mod:`curate.argilla.intent`).
+    """
     if not answer.votes:
         return "discarded", 1.0
     counts = Counter(vote for _, vote in answer.votes).most_common()
@@ -128,7 +131,7 @@ def resolve_answers(
     kept, kept_extra, removed = [], [], []
     for answer in answers:
         row = by_id[answer.row_id]
-        outcome, agreement = _outcome(answer)
+        outcome, agreement = majority(answer)
         votes = dict(Counter(vote for _, vote in answer.votes))
         if outcome in ("chosen", "rejected"):
             flipped = outcome == "rejected"

@@ -7,6 +7,7 @@ listing users' names (the SDK hides fields). Everything else goes through the SD
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,9 @@ from curate.argilla.server import health
 if TYPE_CHECKING:
     import argilla as rg
 
-__all__ = ["connect", "find_dataset", "iter_records", "usernames"]
+__all__ = ["connect", "find_dataset", "iter_records", "upload_records", "usernames"]
+
+log = logging.getLogger(__name__)
 
 _PAGE = 1000  # the server's maximum page size for record listing
 
@@ -104,3 +107,14 @@ def usernames(client: rg.Argilla) -> dict[str, str]:
     if reply.status_code != 200:
         return {}
     return {u["id"]: u["username"] for u in reply.json()["items"]}
+
+
+def upload_records(client: rg.Argilla, ds: rg.Dataset, records: list[rg.Record]) -> None:
+    """Upsert records in bulk; ``ds.records.log`` without its stderr progress bar and batch-size warning."""
+    api = client.api.records
+    for start in range(0, len(records), api.MAX_RECORDS_PER_UPSERT_BULK):
+        batch = records[start : start + api.MAX_RECORDS_PER_UPSERT_BULK]
+        for record in batch:
+            record.dataset = ds
+        api.bulk_upsert(dataset_id=ds.id, records=[record.api_model() for record in batch])
+        log.debug("sent records %d-%d of %d to %s", start, start + len(batch), len(records), ds.name)

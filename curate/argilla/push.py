@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from curate.argilla.client import connect, find_dataset, iter_records
+from curate.argilla.client import connect, find_dataset, iter_records, upload_records
 from curate.argilla.errors import ArgillaError
 from curate.argilla.layout import QUESTION, QuestionKind, preference_settings, to_argilla_record
 
@@ -64,17 +64,6 @@ def _dataset(
     return existing, kind, False
 
 
-def _upload(client: rg.Argilla, ds: rg.Dataset, records: list[rg.Record]) -> None:
-    """Upsert records in bulk; ``ds.records.log`` without its stderr progress bar and batch-size warning."""
-    api = client.api.records
-    for start in range(0, len(records), api.MAX_RECORDS_PER_UPSERT_BULK):
-        batch = records[start : start + api.MAX_RECORDS_PER_UPSERT_BULK]
-        for record in batch:
-            record.dataset = ds
-        api.bulk_upsert(dataset_id=ds.id, records=[record.api_model() for record in batch])
-        log.debug("sent records %d-%d of %d to %s", start, start + len(batch), len(records), ds.name)
-
-
 def push_frame(
     frame: pl.DataFrame,
     *,
@@ -111,7 +100,7 @@ def push_frame(
     new = [row for row in frame.iter_rows(named=True) if row["id"] not in present]
     embed = bool(ds.settings.allow_extra_metadata)  # False only for datasets made by older curate versions
     if new:
-        _upload(client, ds, [to_argilla_record(row, ref=ref, question=question, seed=seed, embed=embed) for row in new])
+        upload_records(client, ds, [to_argilla_record(row, ref=ref, question=question, seed=seed, embed=embed) for row in new])
     log.info("pushed %d new records to %s/%s (%d already there)", len(new), workspace, dataset, frame.height - len(new))
     return PushResult(
         url=client.api_url,
