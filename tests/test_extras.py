@@ -29,7 +29,8 @@ PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["
 # what each extra's code imports (module imports, then statements run after them)
 USES: dict[str, tuple[list[str], str]] = {
     "base": (["curate.cli", "curate.pipeline", "curate.stages", "curate.embeddings", "curate.argilla.client",
-              "curate.train", "curate.train.recipe", "curate.evaluate.config"], ""),
+              "curate.train", "curate.train.recipe", "curate.evaluate.config", "curate.feedback", "curate.loop.propose"],
+             ""),
     "train": (["curate.train.runner", "curate.train.trainers", "curate.train.online", "curate.train.models",
                "curate.train.export", "curate.train.head", "curate.train.mix", "peft", "bitsandbytes"],
               "from trl import SFTTrainer, DPOTrainer, KTOTrainer, RewardTrainer, GRPOTrainer, RLOOTrainer\n"
@@ -38,7 +39,8 @@ USES: dict[str, tuple[list[str], str]] = {
              "from curate.evaluate.metrics import rouge_l_score, bleu_score\n"
              "assert rouge_l_score('a b', 'a b') == 1.0 and bleu_score('a b c d', 'a b c d') > 0.9"),
     "lm-eval": (["lm_eval", "lm_eval.tasks", "curate.evaluate.harness", "curate.evaluate.models"], ""),
-    "argilla": (["argilla", "curate.argilla.client", "curate.argilla.push", "curate.argilla.pull"], ""),
+    "argilla": (["argilla", "curate.argilla.client", "curate.argilla.push", "curate.argilla.pull", "curate.argilla.intent"],
+                ""),
     "generate": (["openai", "curate.generate", "curate.generate.openai_backend"], ""),
     "serve": (["fastapi", "uvicorn", "curate.serve", "curate.serve.server", "curate.serve.app", "curate.serve.models",
                "curate.serve.feedback", "curate.cli.serve", "peft", "openai"], ""),
