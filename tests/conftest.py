@@ -44,6 +44,15 @@ def argilla_server(tmp_path_factory: pytest.TempPathFactory):
     assert handle.stop()
 
 
+@pytest.fixture(scope="session")
+def encoders() -> dict:
+    """Every encoder of the bundled MiniLM; `static` (distilled, ~30 s on 2 idle cores) and `onnx` (exported,
+    ~15 s) are built once into the user cache folder, as curate builds them, and reused by later sessions."""
+    from curate.embeddings import ENCODERS, encoder_of
+
+    return {name: encoder_of(name) for name in ENCODERS}
+
+
 @pytest.fixture
 def store_root(tmp_path: Path) -> Path:
     """An empty dataset store root under tmp_path."""
@@ -51,3 +60,4 @@ def store_root(tmp_path: Path) -> Path:
 
 
 from lm_fixtures import tiny_lm, train_store  # noqa: E402,F401 - session fixtures shared by train and eval tests
+from flagship_fixtures import flagship_store  # noqa: E402,F401 - the flagship run shared by report and diff tests

@@ -39,10 +39,18 @@ class DatasetDiff:
 
 
 def _status(store: Store, ref: str) -> pl.DataFrame:
-    """One row per content id: its split when any copy is kept, else the first removal stage and reason."""
-    rows = store.read(ref).with_row_index("__order")
+    """One row per content id: its split when a copy is kept, else the stage and reason of the copy removed last.
+
+    Exact duplicates share an id; the copy that got furthest through the pipeline speaks for it.
+    """
+    order = {s.stage: i for i, s in enumerate(store.info(ref).stages)}
+    rows = store.read(ref).with_columns(
+        __reached=pl.when(pl.col("split").is_not_null())
+        .then(len(order))
+        .otherwise(pl.col("removed_by").replace_strict(order, default=-1, return_dtype=pl.Int64))
+    )
     return (
-        rows.sort(pl.col("split").is_null(), "__order")  # kept copies first (exact duplicates share an id)
+        rows.sort("__reached", descending=True, maintain_order=True)
         .group_by("id", maintain_order=True)
         .agg(pl.col("split").first(), pl.col("removed_by").first(), pl.col("reason").first())
     )
