@@ -1,7 +1,9 @@
 """Markdown and HTML reports of an evaluation: the metrics table and the worst examples.
 
 The HTML is one self-contained file (inline CSS, no scripts, every value escaped), so it
-opens from disk and can be attached to a review.
+opens from disk and can be attached to a review. Its plots (model vs baseline per metric with
+the bootstrap intervals; the run's training and eval loss curves) are inline SVG from
+:mod:`curate.plots`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from curate import plots
+
+from ._loss_history import loss_curves
 from .results import EvalResult, MetricResult
 
 __all__ = ["format_interval", "render_html", "render_markdown", "write_report"]
@@ -177,6 +182,9 @@ def render_html(result: EvalResult, *, worst: int = 50) -> str:
         )
         out.append(f"<tr>{cells}</tr>")
     out.append("</tbody></table>")
+    figures = _plots(result)
+    if figures:
+        out.append('<h2>Plots</h2><div id="plots">' + "".join(f"<figure>{svg}</figure>" for svg in figures) + "</div>")
     cm = result.details.get("confusion_matrix")
     for title, lines in _details(result):
         out.append(f"<h2>{e(title)}</h2>")
@@ -203,6 +211,31 @@ def render_html(result: EvalResult, *, worst: int = 50) -> str:
         out.append("</div>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
+
+
+def _plots(result: EvalResult) -> list[str]:
+    """SVG plots: metrics in [0, 1] side by side, each other metric alone (scales differ), then the loss curves."""
+    unit = [m for m in result.metrics if 0 <= m.low <= m.high <= 1]
+    groups = [unit] if unit else []
+    groups += [[m] for m in result.metrics if m not in unit]
+    conf = result.config.get("bootstrap", {}).get("confidence", 0.95)
+    out = []
+    for metrics in groups:
+        series = {result.model: [m.value for m in metrics]}
+        errors = {result.model: ([m.low for m in metrics], [m.high for m in metrics])}
+        if result.baseline is not None and all(m.baseline is not None for m in metrics):
+            series[result.baseline] = [m.baseline for m in metrics]
+            errors[result.baseline] = ([_or_nan(m.baseline_low) for m in metrics], [_or_nan(m.baseline_high) for m in metrics])
+        title = f"{' / '.join(m.name for m in metrics) if len(metrics) == 1 else 'metrics'} ({conf:.0%} bootstrap interval)"
+        out.append(plots.grouped_bars([m.name for m in metrics], series, title=title, errors=errors))
+    curves = loss_curves(result.run)
+    if curves:
+        out.append(plots.line_chart(curves, title="Loss during training", xlabel="step", ylabel="loss"))
+    return out
+
+
+def _or_nan(x: float | None) -> float:
+    return math.nan if x is None else x
 
 
 def _verdict_class(m: MetricResult) -> str:

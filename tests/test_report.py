@@ -16,6 +16,7 @@ from curate.report.card import size_category
 from curate.store import Store
 
 from helpers import headless_chromium
+from lm_fixtures import reply_adapters  # noqa: F401 - two tiny LoRA runs (~5 s)
 
 needs_chromium = pytest.mark.skipif(
     not (shutil.which("chromium") and shutil.which("chromedriver")),
@@ -112,3 +113,38 @@ def test_plots_are_inline_svg_with_nothing_to_fetch() -> None:
         assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
         assert "<image" not in svg and "@font-face" not in svg and "xlink:href=\"http" not in svg
     assert "&lt;funnel&gt;" in charts[0]
+
+
+def _eval_result(run: Path | None) -> "EvalResult":
+    from curate.evaluate.results import EvalResult, MetricResult
+
+    metrics = [
+        MetricResult(name="exact_match", value=0.62, low=0.55, high=0.69, n=100, baseline=0.41, baseline_low=0.33,
+                     baseline_high=0.49, diff=0.21, diff_low=0.12, diff_high=0.3),
+        MetricResult(name="perplexity", value=7.5, low=7.1, high=7.9, n=100, baseline=9.2, baseline_low=8.8,
+                     baseline_high=9.6, diff=-1.7, diff_low=-2.0, diff_high=-1.4),
+    ]  # fmt: skip
+    return EvalResult(model="tuned <run>", dataset="support@0", split="test", kind="sft", n_examples=100,
+                      baseline="base", run=str(run) if run else None, metrics=metrics)  # fmt: skip
+
+
+def test_eval_report_plots_model_and_baseline_per_metric_with_intervals() -> None:
+    from curate.evaluate.report import render_html
+
+    page = render_html(_eval_result(None))
+    plots_html = page[page.index('<div id="plots">') :]
+    assert plots_html.count("<svg") == 2  # exact_match alone in [0, 1]; perplexity on its own scale
+    assert "exact_match (95% bootstrap interval)" in plots_html and "perplexity (95% bootstrap interval)" in plots_html
+    assert "tuned &lt;run&gt;" in plots_html and "Loss during training" not in page
+
+
+def test_eval_report_draws_the_runs_training_loss_curve(reply_adapters, tmp_path: Path) -> None:
+    from curate.evaluate._loss_history import loss_curves
+    from curate.evaluate.report import render_html
+    from curate.runs import read_manifest
+
+    run = reply_adapters.runs_root / reply_adapters.runs["alpha"]
+    losses = read_manifest(run)["metrics"]["train_loss_history"]
+    assert loss_curves(run) == {"train loss": ([10, 20, 30, 40], losses)}  # logging_steps 10, max_steps 40
+    page = render_html(_eval_result(run))
+    assert "Loss during training" in page and page.count("<svg") == 3
