@@ -148,8 +148,10 @@ def _duplicates(rows: pl.DataFrame, kind: str, info: list[dict[str, Any]]) -> st
     if not members:
         return ""
     text = texts(rows, kind)
-    ids = rows["id"].to_list()
     stages = rows["removed_by"].to_list()
+    by_id: dict[str, list[int]] = defaultdict(list)
+    for j, row_id in enumerate(rows["id"].to_list()):
+        by_id[row_id].append(j)
     parts = []
     for stage in dict.fromkeys(s for s, _ in members):
         clusters = sorted(((kid, idx) for (s, kid), idx in members.items() if s == stage), key=lambda c: -len(c[1]))
@@ -157,13 +159,15 @@ def _duplicates(rows: pl.DataFrame, kind: str, info: list[dict[str, Any]]) -> st
         cells = []
         for kept_id, idx in clusters[:CLUSTERS]:
             # Exact duplicates share the id: the representative is the row with it that this stage did not remove.
-            rep = next((j for j, (i, s) in enumerate(zip(ids, stages, strict=True)) if i == kept_id and s != stage), None)
+            rep = next((j for j in by_id.get(kept_id, []) if stages[j] != stage), None)
             dupes = "".join(f"<p><b>{_similarity(info[j])}</b></p>{pre(short(text[j]))}" for j in idx[:EXAMPLES])
             more = f'<p class="muted">and {len(idx) - EXAMPLES} more</p>' if len(idx) > EXAMPLES else ""
-            kept_cell = pre(short(text[rep])) if rep is not None else f'<p class="muted">{escape(kept_id)} (not in the version)</p>'
+            missing = f'<p class="muted">{escape(kept_id)} (not in the version)</p>'
+            kept_cell = pre(short(text[rep])) if rep is not None else missing
             cells.append([len(idx), kept_cell, dupes + more])
         note = f"<p>{removed} rows removed in {len(clusters)} clusters; the {min(CLUSTERS, len(clusters))} largest:</p>"
-        parts.append(details(f"{stage}: {len(clusters)} clusters", note + table(["removed", "kept representative", "removed rows (similarity)"], cells, raw=(1, 2))))  # fmt: skip
+        header = ["removed", "kept representative", "removed rows (similarity)"]
+        parts.append(details(f"{stage}: {len(clusters)} clusters", note + table(header, cells, raw=(1, 2))))
     return section("Duplicate clusters", *parts, anchor="duplicates")
 
 
@@ -229,4 +233,5 @@ def _seconds(info: VersionInfo) -> str:
         return ""
     total = info.lineage.get("time", {})
     note = f"<p>whole run: {escape(str(total))}</p>" if total else ""
-    return section("Seconds per stage", f"<figure>{plots.bar_chart(seconds, title='Seconds per stage', xlabel='s')}</figure>", note, anchor="seconds")  # fmt: skip
+    chart = plots.bar_chart(seconds, title="Seconds per stage", xlabel="s")
+    return section("Seconds per stage", f"<figure>{chart}</figure>", note, anchor="seconds")

@@ -76,9 +76,11 @@ def diff_versions(store: Store, a: str, b: str) -> DatasetDiff:
     name_b, version_b = store.resolve(b)
     ref_a, ref_b = f"{name_a}@{version_a}", f"{name_b}@{version_b}"
     joined = _status(store, ref_a).join(_status(store, ref_b), on="id", how="full", coalesce=True, suffix="_b")
+    columns = joined.select("id", "split", "split_b", "removed_by_b", "reason_b")
     changes = [
-        RowChange(id=i, split_a=sa, split_b=sb, stage=None if sb else (stage or "absent"), reason=None if sb else (reason or "absent"))
-        for i, sa, sb, stage, reason in joined.select("id", "split", "split_b", "removed_by_b", "reason_b").iter_rows()
+        RowChange(id=i, split_a=sa, split_b=sb, stage=None if sb else (stage or "absent"),
+                  reason=None if sb else (reason or "absent"))
+        for i, sa, sb, stage, reason in columns.iter_rows()
         if sa != sb
     ]  # fmt: skip
     key = lambda c: (c.stage or "", c.reason or "", c.id)  # noqa: E731
@@ -121,10 +123,15 @@ def _where(c: RowChange) -> str:
 
 def render_diff_html(diff: DatasetDiff) -> str:
     """The diff as one self-contained HTML page (every id, split, stage and reason escaped)."""
-    summary = table(["", "rows"], [("added", len(diff.added)), ("removed", len(diff.removed)), ("moved", len(diff.moved))])
-    reasons = table(["stage", "reason", "rows"], [(s, r, n) for (s, r), n in sorted(_counts(diff).items(), key=lambda x: -x[1])])
-    body = [section("Summary", summary, reasons, anchor="summary")]
-    body.append(section("Added", table(["id", "split in A", "split in B"], [(c.id, c.split_a or "–", c.split_b) for c in diff.added]), anchor="added"))  # fmt: skip
-    body.append(section("Removed", table(["id", "split in A", "stage in B", "reason in B"], [(c.id, c.split_a, c.stage, c.reason) for c in diff.removed]), anchor="removed"))  # fmt: skip
-    body.append(section("Moved", table(["id", "split in A", "split in B"], [(c.id, c.split_a, c.split_b) for c in diff.moved]), anchor="moved"))  # fmt: skip
+    counts = [("added", len(diff.added)), ("removed", len(diff.removed)), ("moved", len(diff.moved))]
+    reasons = [(s, r, n) for (s, r), n in sorted(_counts(diff).items(), key=lambda x: -x[1])]
+    added = [(c.id, c.split_a or "–", c.split_b) for c in diff.added]
+    removed = [(c.id, c.split_a, c.stage, c.reason) for c in diff.removed]
+    moved = [(c.id, c.split_a, c.split_b) for c in diff.moved]
+    body = [
+        section("Summary", table(["", "rows"], counts), table(["stage", "reason", "rows"], reasons), anchor="summary"),
+        section("Added", table(["id", "split in A", "split in B"], added), anchor="added"),
+        section("Removed", table(["id", "split in A", "stage in B", "reason in B"], removed), anchor="removed"),
+        section("Moved", table(["id", "split in A", "split in B"], moved), anchor="moved"),
+    ]
     return page(f"{diff.a} -> {diff.b}", body)
