@@ -141,29 +141,14 @@ def test_serve_api_key_flag_warns_that_process_lists_show_it(server, tmp_path):
 
 def _submit_in_browser(url: str, dataset_id: str, username: str, password: str, submitted: Callable[[], bool]) -> None:
     """Sign in through the real sign-in page, pick "Response B", write a rationale, Submit."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,1000",
-        f"--user-data-dir={ARTIFACTS / 'chromium-profile'}",
-    ):
-        options.add_argument(flag)
+    from helpers import headless_chromium
+
     shutil.rmtree(ARTIFACTS / "chromium-profile", ignore_errors=True)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = headless_chromium(ARTIFACTS / "chromium-profile")
     try:
         wait = WebDriverWait(driver, 60)
         driver.get(f"{url}/sign-in")

@@ -148,3 +148,16 @@ def test_eval_report_draws_the_runs_training_loss_curve(reply_adapters, tmp_path
     assert loss_curves(run) == {"train loss": ([10, 20, 30, 40], losses)}  # logging_steps 10, max_steps 40
     page = render_html(_eval_result(run))
     assert "Loss during training" in page and page.count("<svg") == 3
+
+
+def test_report_card_and_show_html_commands_write_their_files(flagship_store: Store, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    curate = str(Path(sys.executable).with_name("curate"))
+    store = ["--store", str(flagship_store.root)]
+    subprocess.run([curate, "datasets", "report", "support@0", "-o", str(tmp_path / "r.html"), *store], check=True, capture_output=True)
+    subprocess.run([curate, "datasets", "show", "support@0", "--html", str(tmp_path / "s.html"), *store], check=True, capture_output=True)
+    card = subprocess.run([curate, "datasets", "card", "support@0", "--license", "mit", *store], check=True, capture_output=True, text=True)
+    assert (tmp_path / "r.html").read_text(encoding="utf-8") == (tmp_path / "s.html").read_text(encoding="utf-8")
+    assert yaml.safe_load(card.stdout.split("---\n")[1])["license"] == "mit"
