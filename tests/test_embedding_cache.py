@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate import embeddings
-from curate.embeddings import embed, model_key
+from curate.embeddings import embed, encoder_of
 from curate.records import build_frame
 from curate.stages.base import StageContext
 from curate.stages.dedup_semantic import DedupSemantic, DedupSemanticConfig
@@ -25,11 +24,11 @@ def _semantic(store: Store, tmp_path: Path):
     frame = build_frame("sft", [{"messages": [{"role": "user", "content": t}, {"role": "assistant", "content": "Okay."}]}
                                 for t in TEXTS])[0]
     ctx = StageContext(dataset="t", kind="sft", base_dir=tmp_path, store=store, stage_id="dedup_semantic")
-    return DedupSemantic(DedupSemanticConfig(text="user", threshold=0.8)).apply(frame, ctx)
+    return DedupSemantic(DedupSemanticConfig(text="user", threshold=0.8, encoder="minilm")).apply(frame, ctx)
 
 
 def _model_folder(cache: Path) -> Path:
-    return cache / model_key(embeddings.default_model())
+    return cache / encoder_of("minilm").key
 
 
 def test_empty_or_corrupt_shards_are_cache_misses_named_in_a_warning(tmp_path: Path, caplog) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from curate.embeddings import embed
+from curate.embeddings import EncoderName, embed
 from curate.errors import CurateError, StageError
 from curate.records import conversation_columns
 from curate.stages._minhash import MinHasher, jaccard_pairs, shingle_sets
@@ -24,10 +24,12 @@ _NUM_PERM = 128
 _NGRAM = 3  # word 3-grams: short user turns (BANKING77: ~12 words) still have several shingles
 
 
-def similarities(sources: Sequence[str], candidates: Sequence[str], *, ctx: StageContext) -> np.ndarray:
-    """Cosine similarity of each candidate to its source with the bundled MiniLM (cached embeddings)."""
+def similarities(
+    sources: Sequence[str], candidates: Sequence[str], *, ctx: StageContext, encoder: EncoderName = "minilm"
+) -> np.ndarray:
+    """Cosine similarity of each candidate to its source with the bundled MiniLM's ``encoder`` (cached embeddings)."""
     cache = ctx.store.cache_dir("embeddings") if ctx.store is not None else None
-    vectors = embed([*sources, *candidates], cache_dir=cache, progress=ctx.track)
+    vectors = embed([*sources, *candidates], encoder=encoder, cache_dir=cache, progress=ctx.track)
     a, b = vectors[: len(sources)], vectors[len(sources) :]
     return np.clip(np.einsum("ij,ij->i", a, b), -1.0, 1.0)  # unit vectors: the dot product is the cosine
 

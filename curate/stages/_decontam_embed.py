@@ -28,10 +28,11 @@ def embedding_matches(
     """Row -> detail for rows not yet removed whose best benchmark similarity passes the threshold."""
     cache = ctx.store.cache_dir("embeddings") if ctx.store is not None else None
     prompts = index.items["prompt_words"].list.join(" ").to_list()
-    bench = embed(prompts, model=config.embedding_model, cache_dir=cache, progress=ctx.track)
+    bench = embed(prompts, encoder=config.embedding_encoder, model=config.embedding_model, cache_dir=cache,
+                  progress=ctx.track)
     rows = np.flatnonzero(np.array([r is None for r in reason]))
-    vectors = embed(texts.gather(rows).fill_null("").to_list(), model=config.embedding_model, cache_dir=cache,
-                    progress=ctx.track)
+    vectors = embed(texts.gather(rows).fill_null("").to_list(), encoder=config.embedding_encoder,
+                    model=config.embedding_model, cache_dir=cache, progress=ctx.track)
     names, ids = index.items["benchmark"], index.items["item_id"]
     out = {}
     for lo in range(0, len(rows), _BLOCK):

@@ -33,6 +33,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field, model_validator
 
+from curate.embeddings import EncoderName
 from curate.generate import GeneratorConfig, Sampling, load_generator
 from curate.records import conversation_columns, text_of
 from curate.stages._augment_checks import cap_per_label, duplicates, label_check, load_head, meaning, similarities
@@ -90,6 +91,9 @@ class AugmentConfig(StageConfig):
     )
     max_similarity: float | None = Field(
         None, ge=-1.0, le=1.0, description="Highest similarity kept; `None`: the method's default (see `WINDOWS`)."
+    )
+    encoder: EncoderName = Field(
+        "minilm", description="Encoder of the similarity check (`minilm`, `onnx`, `static`); `WINDOWS` were measured with `minilm`."
     )
     head: str | None = Field(None, description="A `head` classifier run (id or folder); `None`: no label check.")
     runs_root: str = Field("runs", description="Run registry for `head` given as a run id (relative to the pipeline).")
@@ -165,7 +169,7 @@ class Augment(Stage):
         t0 = time.perf_counter()
         sources = [row for row in texts for _ in range(cfg.n)]  # per candidate, its source's field texts
         made = [[field[k] for field in row] for row in variants for k in range(cfg.n)]
-        per_field = [similarities([s[f] for s in sources], [m[f] for m in made], ctx=ctx) for f in range(len(cfg.fields))]
+        per_field = [similarities([s[f] for s in sources], [m[f] for m in made], ctx=ctx, encoder=cfg.encoder) for f in range(len(cfg.fields))]
         candidates = candidates.with_columns(augment_similarity=pl.Series(np.min(per_field, axis=0), dtype=pl.Float64))
         reasons, details = meaning(candidates, window=cfg.window)
         seconds["similarity"] = time.perf_counter() - t0

@@ -31,6 +31,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from curate import benchmarks
+from curate.embeddings import EncoderName
 from curate.errors import StageError
 from curate.records import text_of
 from curate.stages._decontam_heldout import heldout_matches
@@ -132,6 +133,10 @@ class DecontaminateConfig(StageConfig):
         None, gt=0.0, le=1.0, description="Cosine similarity to a benchmark prompt that removes a row; `None` is off."
     )
     embedding_model: str | None = Field(None, description="Sentence-transformers model; `None`: the bundled MiniLM.")
+    embedding_encoder: EncoderName = Field(
+        "minilm", description="Encoder of `embedding_model` (`minilm`, `onnx`, `static`; see docs/dedup.md); "
+        "`embedding_threshold` depends on it.",
+    )  # fmt: skip
     # execution
     batch_rows: int = Field(20_000, ge=1, description="Rows tokenised and probed per batch.")
     cache: bool = Field(True, description="Cache the benchmark index in the store's cache folder.")

@@ -1,6 +1,7 @@
 """``dedup_semantic``: remove rows whose sentence embeddings are nearly parallel to a kept row's.
 
-Texts -> embeddings (cached in the store, see :mod:`curate.embeddings`) -> pairs with cosine
+Texts -> embeddings (``encoder``: static, onnx or minilm; cached in the store, see
+:mod:`curate.embeddings`) -> pairs with cosine
 similarity >= ``threshold`` (exact blockwise search, or a faiss IVF index for large inputs) ->
 connected components -> one kept row per cluster.
 """
@@ -14,14 +15,18 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from curate.embeddings import embed
+from curate.embeddings import EncoderName, embed, encoder_of
 from curate.records import text_of
 from curate.stages._dedup_clusters import KEEP_DESCRIPTION, clusters, dedup_result, keep_priority, representatives
 from curate.stages._similar_pairs import exact_pairs, ivf_pairs
 from curate.stages.base import Stage, StageConfig, StageContext, StageResult
 from curate.stages.registry import register
 
-__all__ = ["DedupSemantic", "DedupSemanticConfig"]
+__all__ = ["THRESHOLDS", "DedupSemantic", "DedupSemanticConfig"]
+
+# Default threshold per encoder, measured on the 20k slice of the shared dedup corpus (bench/dedup_semantic.py,
+# docs/dedup.md): the lowest one with removal precision >= 0.98. Cosines of different encoders are not comparable.
+THRESHOLDS: dict[str, float] = {"static": 0.95, "onnx": 0.92, "minilm": 0.92}
 
 
 class DedupSemanticConfig(StageConfig):
@@ -31,12 +36,20 @@ class DedupSemanticConfig(StageConfig):
     text: Literal["all", "user", "assistant"] = Field(
         "all", description="Which turns are compared: the whole conversation, user turns or assistant turns."
     )
-    model: str | None = Field(
-        None,
-        description="sentence-transformers model path or hub id; `None` is the bundled all-MiniLM-L6-v2 "
-        "(offline). Texts longer than the model's max_seq_length (256 tokens for MiniLM) are truncated.",
+    encoder: EncoderName = Field(
+        "static",
+        description="`static` (model2vec distilled locally from `model`, built once into ~/.cache/curate/encoders), "
+        "`onnx` (`model` exported to ONNX with int8 weights, built once) or `minilm` (`model` itself). "
+        "Texts longer than the window (256 tokens for MiniLM) are embedded window by window and pooled.",
     )
-    threshold: float = Field(0.92, gt=0.0, le=1.0, description="Cosine similarity at which two rows are duplicates.")
+    model: str | None = Field(
+        None, description="sentence-transformers model path or hub id; `None` is the bundled all-MiniLM-L6-v2 (offline)."
+    )
+    threshold: float | None = Field(
+        None, gt=0.0, le=1.0,
+        description="Cosine similarity at which two rows are duplicates; `None`: the encoder's measured default "
+        "(static 0.95, onnx 0.92, minilm 0.92).",
+    )  # fmt: skip
     # search
     search: Literal["auto", "exact", "faiss"] = Field(
         "auto",
@@ -74,24 +87,28 @@ class DedupSemantic(Stage):
         rows = np.flatnonzero(text.str.strip_chars().str.len_chars().to_numpy() > 0)
         t0 = time.perf_counter()
         cache_dir = ctx.store.cache_dir("embeddings") if cfg.cache and ctx.store is not None else None
+        encoder = encoder_of(cfg.encoder, model=cfg.model, device=cfg.device)  # static / onnx: built once per user
+        seconds["encoder_build"] = time.perf_counter() - t0  # ~0 once built
         vectors = embed(
             text.gather(rows).to_list(),
+            encoder=cfg.encoder,
             model=cfg.model,
             cache_dir=cache_dir,
             batch_size=cfg.batch_size,
             device=cfg.device,
             progress=ctx.track,
         )
-        seconds["embed"] = time.perf_counter() - t0
+        seconds["embed"] = time.perf_counter() - t0 - seconds["encoder_build"]
+        threshold = cfg.threshold if cfg.threshold is not None else THRESHOLDS[cfg.encoder]
 
         t0 = time.perf_counter()
         search = cfg.search if cfg.search != "auto" else ("exact" if len(rows) <= cfg.exact_max_rows else "faiss")
         if len(rows) < 2:
             pairs = np.empty((0, 2), dtype=np.int64)
         elif search == "exact":
-            pairs, _ = exact_pairs(vectors, cfg.threshold)
+            pairs, _ = exact_pairs(vectors, threshold)
         else:
-            pairs, _ = ivf_pairs(vectors, cfg.threshold, nprobe=cfg.nprobe, seed=cfg.seed)
+            pairs, _ = ivf_pairs(vectors, threshold, nprobe=cfg.nprobe, seed=cfg.seed)
         seconds["search"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -106,7 +123,8 @@ class DedupSemantic(Stage):
         seconds["clusters"] = time.perf_counter() - t0
         stats = {
             "model": cfg.model or "all-MiniLM-L6-v2 (bundled)",
-            "threshold": cfg.threshold,
+            "encoder": encoder.provenance,
+            "threshold": threshold,
             "search": search,
             "pairs": len(pairs),
             "embedded_rows": len(rows),
