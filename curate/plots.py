@@ -185,7 +185,7 @@ def grouped_bars(
     n = max(len(series), 1)
     width = 0.8 / n
     xs = np.arange(len(groups))
-    with figure(width=max(WIDTH_IN, 0.5 * len(groups) * n + 1.5)) as (fig, ax):
+    with figure(width=max(3.5, min(12.0, 0.6 * len(groups) * n + 2.0))) as (fig, ax):
         for i, (name, values) in enumerate(series.items()):
             ys = np.asarray(list(values), dtype=float)
             yerr = None

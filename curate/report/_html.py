@@ -33,8 +33,12 @@ def section(title: str, *parts: str, anchor: str = "") -> str:
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[object]], *, raw: Sequence[int] = ()) -> str:
-    """A table; every cell is escaped except the column indices in ``raw`` (cells already HTML)."""
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    """A table; every cell is escaped except the column indices in ``raw`` (cells already HTML).
+
+    A header of empty names draws no header row (a two-column list of facts).
+    """
+    names = "".join(f"<th>{escape(h)}</th>" for h in header)
+    head = f"<thead><tr>{names}</tr></thead>" if any(header) else ""
     body = []
     for row in rows:
         cells = []
@@ -46,7 +50,7 @@ def table(header: Sequence[str], rows: Iterable[Sequence[object]], *, raw: Seque
             else:
                 cells.append(f"<td>{escape(str(cell))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f"<table>{head}<tbody>{''.join(body)}</tbody></table>"
 
 
 def details(summary: str, inner: str) -> str:

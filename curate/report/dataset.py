@@ -83,7 +83,9 @@ def _funnel(info: VersionInfo) -> str:
     stages = info.stages
     if not stages:
         return ""
-    remaining = {"read": stages[0].rows_in} | {s.stage: s.rows_kept for s in stages}
+    remaining = {s.stage: s.rows_kept for s in stages}
+    if stages[0].name != "convert":  # convert's kept rows are the rows read
+        remaining = {"read": stages[0].rows_in} | remaining
     reasons = [(s.stage, r, n) for s in stages for r, n in s.removed_by_reason.items()]
     removed = {f"{stage}: {reason}": n for stage, reason, n in sorted(reasons, key=lambda x: -x[2])}
     chart = plots.bar_chart(remaining, title="Rows remaining after each stage", xlabel="rows")
