@@ -15,9 +15,14 @@ SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 def generate_schemas() -> dict[str, dict[str, Any]]:
     """File name -> JSON Schema for every config file curate reads."""
+    from curate.loop.simulate import SimulationConfig
     from curate.train.recipe import Recipe
 
-    return {"pipeline.schema.json": pipeline_model().model_json_schema(), "recipe.schema.json": Recipe.model_json_schema()}
+    return {
+        "pipeline.schema.json": pipeline_model().model_json_schema(),
+        "recipe.schema.json": Recipe.model_json_schema(),
+        "simulation.schema.json": SimulationConfig.model_json_schema(),
+    }
 
 
 def write_schemas(directory: Path = SCHEMAS_DIR) -> list[Path]:

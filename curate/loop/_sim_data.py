@@ -105,9 +105,9 @@ def load_data(
 
     classes = sorted(set(pool_labels) | set(test_labels))
     index = {name: i for i, name in enumerate(classes)}
-    vectors = embed(
-        pool_texts + test_texts, model=encoder_path(config.recipe.model), cache_dir=cache_dir, device=device, progress=track
-    )
+    # the head's own encoder (not a static / onnx stand-in): these are the features it trains on
+    model = encoder_path(config.recipe.model)
+    vectors = embed(pool_texts + test_texts, encoder="minilm", model=model, cache_dir=cache_dir, device=device, progress=track)
     return SimData(
         classes=classes,
         pool_x=vectors[: len(pool_texts)],

@@ -30,15 +30,15 @@ from typing import Any, Literal
 
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from curate.config import SourceConfig
 from curate.errors import ConfigError
-from curate.loop._sim_data import load_data, stratified
+from curate.loop._sim_data import SimData, load_data, stratified
 from curate.loop._sim_report import write_report
-from curate.loop._sim_rounds import fit_and_score, select
+from curate.loop._sim_rounds import fit_and_score, select, single_threaded
 from curate.train.recipe import Recipe
 from curate.yamlfile import load_yaml_model
 
@@ -84,10 +84,15 @@ class SimulationConfig(BaseModel):
     rounds: int = Field(ge=1, description="Rounds of selection after the initial labels; round 0 is the initial set.")
     seeds: int = Field(3, ge=1, description="Repetitions with seeds 0 .. seeds-1 (initial labels, head init, random picks).")
 
+    @field_validator("recipe")
+    @classmethod
+    def _head(cls, recipe: Recipe) -> Recipe:
+        if recipe.adapter != "head":
+            raise ValueError(f"simulate trains adapter `head` on frozen embeddings; got adapter {recipe.adapter!r}")
+        return recipe
+
     @model_validator(mode="after")
     def _consistent(self) -> SimulationConfig:
-        if self.recipe.adapter != "head":
-            raise ValueError(f"simulate trains adapter `head` on frozen embeddings; got adapter {self.recipe.adapter!r}")
         if self.test is None and self.test_size is None:
             raise ValueError("name a `test` source, or set `test_size` to hold out that many pool rows")
         if len(set(self.strategies)) < len(self.strategies):
@@ -157,24 +162,8 @@ def simulate(
                 f"initial + rounds x budget ({config.initial} + {config.rounds} x {config.budget}) need; lower them."
             )
         task = progress.add_task("simulating", total=len(config.strategies) * config.seeds * (config.rounds + 1))
-        rows = []
-        for seed in range(config.seeds):
-            start = stratified(data.pool_y, config.initial, rng=np.random.default_rng(seed))
-            recipe = config.recipe.model_copy(update={"seed": config.recipe.seed + seed})
-            first = fit_and_score(start, pool_x=data.pool_x, pool_y=data.pool_y, test_x=data.test_x,
-                                  test_y=data.test_y, recipe=recipe)  # fmt: skip
-            for strategy in config.strategies:
-                labeled, fit = start, first  # round 0 is the same for every strategy of a seed
-                for round_ in range(config.rounds + 1):
-                    progress.update(task, description=f"{strategy} seed {seed} round {round_}")
-                    if round_:
-                        picked = select(strategy, fit=fit, labeled=labeled, pool_x=data.pool_x, budget=config.budget,
-                                        seed=seed * 10_007 + round_)  # fmt: skip
-                        labeled = np.union1d(labeled, picked)
-                        fit = fit_and_score(labeled, pool_x=data.pool_x, pool_y=data.pool_y, test_x=data.test_x,
-                                            test_y=data.test_y, recipe=recipe)  # fmt: skip
-                    rows.append((strategy, seed, round_, len(labeled), fit.accuracy))
-                    progress.advance(task)
+        with single_threaded():
+            rows = _replay(config, data, progress=progress, task=task)
     curves = pl.DataFrame(rows, schema=dict(zip(CURVE_COLUMNS, (pl.String, pl.Int64, pl.Int64, pl.Int64, pl.Float64))),
                           orient="row")  # fmt: skip
     seconds = time.perf_counter() - started
@@ -183,6 +172,29 @@ def simulate(
             "classes": len(data.classes), "seconds": round(seconds, 1)}  # fmt: skip
     (out / "simulation.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return SimulationResult(curves=curves, out=out, summary=summary, seconds=seconds)
+
+
+def _replay(config: SimulationConfig, data: SimData, *, progress: Progress, task: TaskID) -> list[tuple]:
+    """``(strategy, seed, round, labels, accuracy)`` for every strategy x seed x round."""
+    rows = []
+    for seed in range(config.seeds):
+        start = stratified(data.pool_y, config.initial, rng=np.random.default_rng(seed))
+        recipe = config.recipe.model_copy(update={"seed": config.recipe.seed + seed})
+        first = fit_and_score(start, pool_x=data.pool_x, pool_y=data.pool_y, test_x=data.test_x,
+                              test_y=data.test_y, recipe=recipe)  # fmt: skip
+        for strategy in config.strategies:
+            labeled, fit = start, first  # round 0 is the same for every strategy of a seed
+            for round_ in range(config.rounds + 1):
+                progress.update(task, description=f"{strategy} seed {seed} round {round_}")
+                if round_:
+                    picked = select(strategy, fit=fit, labeled=labeled, pool_x=data.pool_x, budget=config.budget,
+                                    seed=seed * 10_007 + round_)  # fmt: skip
+                    labeled = np.union1d(labeled, picked)
+                    fit = fit_and_score(labeled, pool_x=data.pool_x, pool_y=data.pool_y, test_x=data.test_x,
+                                        test_y=data.test_y, recipe=recipe)  # fmt: skip
+                rows.append((strategy, seed, round_, len(labeled), fit.accuracy))
+                progress.advance(task)
+    return rows
 
 
 def _progress(console: Console | None) -> Progress:
