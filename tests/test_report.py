@@ -161,3 +161,26 @@ def test_report_card_and_show_html_commands_write_their_files(flagship_store: St
     card = subprocess.run([curate, "datasets", "card", "support@0", "--license", "mit", *store], check=True, capture_output=True, text=True)
     assert (tmp_path / "r.html").read_text(encoding="utf-8") == (tmp_path / "s.html").read_text(encoding="utf-8")
     assert yaml.safe_load(card.stdout.split("---\n")[1])["license"] == "mit"
+
+
+def test_loss_curves_follow_the_trainer_log_history_of_the_last_checkpoint(tiny_lm: Path, tmp_path: Path) -> None:
+    from curate.evaluate._loss_history import loss_curves
+    from curate.pipeline import run_pipeline
+    from curate.train.recipe import Recipe
+    from curate.train.runner import train
+
+    questions = [f"question number {i} about my order" for i in range(40)]
+    rows = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": "it ships today"}]} for q in questions]
+    (tmp_path / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    spec = {"source": {"path": "qa.jsonl"}, "stages": [{"split": {"test": 0.0, "validation": 0.25, "seed": 0}}], "output": "qa"}
+    (tmp_path / "qa.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    run_pipeline(tmp_path / "qa.yaml", store_root=tmp_path / "store")
+    training = {"max_steps": 20, "batch_size": 8, "max_length": 32, "learning_rate": 1e-2, "logging_steps": 5,
+                "eval_strategy": "steps", "eval_steps": 10, "save_strategy": "steps", "save_steps": 20}  # fmt: skip
+    recipe = Recipe.model_validate({"model": str(tiny_lm), "method": "sft", "adapter": "lora", "dataset": "qa",
+                                    "name": "qa", "output_dir": str(tmp_path / "runs"), "training": training})  # fmt: skip
+    run = train(recipe, store=tmp_path / "store").path
+    state = json.loads(next(run.glob("checkpoints/checkpoint-20/trainer_state.json")).read_text())
+    curves = loss_curves(run)
+    assert curves["train loss"] == ([5, 10, 15, 20], [h["loss"] for h in state["log_history"] if "loss" in h])
+    assert curves["validation loss"] == ([10, 20], [h["eval_validation_loss"] for h in state["log_history"] if "eval_validation_loss" in h])
