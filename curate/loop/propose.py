@@ -40,7 +40,12 @@ def intent_texts(frame: pl.DataFrame) -> list[str]:
 
 
 def propose_labels(
-    frame: pl.DataFrame, *, head_run: str | Path, k: int = 3, runs_root: str | Path = "runs", device: str = "cpu"
+    frame: pl.DataFrame,
+    *,
+    head_run: str | Path,
+    k: int = 3,
+    runs_root: str | Path = "runs",
+    device: str | None = None,
 ) -> pl.DataFrame:
     """``frame`` with the ``head`` run's ``k`` most likely labels per row and their probabilities.
 
@@ -56,7 +61,7 @@ def propose_labels(
     runs_root
         Where run ids are looked up.
     device
-        Where the encoder runs (``cpu``, ``cuda``).
+        Where the encoder runs (``cpu``, ``cuda``); ``None``: CUDA when available.
 
     Returns
     -------
