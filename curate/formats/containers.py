@@ -21,7 +21,7 @@ import polars as pl
 
 from curate.errors import InputError
 
-__all__ = ["Row", "read_rows"]
+__all__ = ["Row", "read_rows", "rows_of_jsonl"]
 
 Row = tuple[int, dict[str, Any]]
 
@@ -121,6 +121,11 @@ def _loads(text: str, *, shown: str, line: int = 1) -> Any:
     except ValueError:  # Python refuses to convert integers of more than 4,300 digits
         offset = _limit_line(text, depth_only=False) or 0
         raise InputError(f"{shown}, line {line + offset}: {_TOO_LONG}.") from None
+
+
+def rows_of_jsonl(data: bytes, *, shown: str) -> list[Row]:
+    """Rows of JSONL bytes, numbered by physical line; bad lines raise :class:`InputError`."""
+    return _read_jsonl(data, shown)
 
 
 def _read_jsonl(data: bytes, shown: str) -> list[Row]:

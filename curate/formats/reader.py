@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from curate.errors import InputError
-from curate.formats.containers import Row, read_rows
+from curate.formats._stream import blocks, plain_sft_block
+from curate.formats.containers import Row, read_rows, rows_of_jsonl
 from curate.formats.conversions import CONVERTERS
 from curate.formats.detect import detect_format, natural_kind
 from curate.formats.table import check_mapping, table_record
@@ -19,7 +20,10 @@ from curate.records import build_frame
 if TYPE_CHECKING:
     from curate.config import SourceConfig
 
-__all__ = ["SourceRows", "read_source", "resolve_files"]
+__all__ = ["BATCH_ROWS", "SourceRows", "read_source", "read_source_rows", "resolve_files"]
+
+# Lines per block on the batch path: ~100 MB of typical chat JSONL, a bounded share of memory.
+BATCH_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,7 @@ def _convert(rows: list[Row], *, source: SourceConfig, shown: str, kind: str | N
     return kind, records
 
 
-def read_source(source: SourceConfig, *, base_dir: Path) -> SourceRows:
+def read_source(source: SourceConfig, *, base_dir: Path, batch_rows: int = BATCH_ROWS) -> SourceRows:
     """Read every file of a source and convert its rows to validated records.
 
     Parameters
@@ -114,6 +118,9 @@ def read_source(source: SourceConfig, *, base_dir: Path) -> SourceRows:
         ``base_dir`` unless absolute), ``format``, ``kind`` and ``mapping``.
     base_dir
         The folder relative paths resolve against (the pipeline file's folder).
+    batch_rows
+        Lines per block when a ``messages`` JSONL file is read in blocks (polars parses a block,
+        ids are hashed per column); the result is the row path's, row for row.
 
     Returns
     -------
@@ -132,12 +139,61 @@ def read_source(source: SourceConfig, *, base_dir: Path) -> SourceRows:
     >>> rows = read_source(SourceConfig(path="data/*.jsonl"), base_dir=Path("pipelines"))
     >>> rows.kind, rows.valid.height, rows.invalid["reason"].value_counts()
     """
+    return _read(source, base_dir=base_dir, batch_rows=batch_rows)
+
+
+def read_source_rows(source: SourceConfig, *, base_dir: Path) -> SourceRows:
+    """:func:`read_source` row by row, every file through Python dicts (the reference path)."""
+    return _read(source, base_dir=base_dir, batch_rows=None)
+
+
+def _read(source: SourceConfig, *, base_dir: Path, batch_rows: int | None) -> SourceRows:
     kind: str | None = source.kind
     valid, invalid, files = [], [], []
     for shown, path in resolve_files(source.path, base_dir=base_dir):
-        kind, records = _convert(read_rows(path, shown=shown), source=source, shown=shown, kind=kind)
-        good, bad = build_frame(kind, records)
-        valid.append(good)
-        invalid.append(bad)
+        streamed = _read_blocks(path, source=source, shown=shown, rows=batch_rows) if batch_rows else None
+        if streamed is None:
+            kind, records = _convert(read_rows(path, shown=shown), source=source, shown=shown, kind=kind)
+            streamed = [build_frame(kind, records)]
+        else:
+            kind = "sft"
+        valid += [good for good, _ in streamed]
+        invalid += [bad for _, bad in streamed]
         files.append(shown)
     return SourceRows(kind=kind, valid=pl.concat(valid), invalid=pl.concat(invalid), files=files)
+
+
+def _streamable(path: Path, source: SourceConfig) -> bool:
+    return (
+        path.is_file()
+        and path.suffix.lower() in (".jsonl", ".ndjson")
+        and source.format in ("auto", "messages")
+        and not source.mapping
+        and source.kind in (None, "sft")
+    )
+
+
+def _read_blocks(path: Path, *, source: SourceConfig, shown: str, rows: int) -> list[tuple] | None:
+    """``messages`` JSONL in blocks: plain blocks on the batch path, the others row by row.
+
+    ``None`` when the file is not such a file (judged from its first block): read it whole.
+    """
+    if not _streamable(path, source):
+        return None
+    frames = []
+    empty = build_frame("sft", [])[1]
+    for block in blocks(path, rows=rows):
+        fast = plain_sft_block(block, shown=shown)
+        if fast is not None:
+            frames.append((fast, empty))
+            continue
+        found = rows_of_jsonl(block.as_file(), shown=shown)
+        if not frames:  # the first block decides whether this is a messages file at all
+            format = source.format
+            if format == "auto":
+                format = detect_format([row for _, row in found], path=shown)
+            if format != "messages" or natural_kind("messages", first_row=found[0][1] if found else None, mapping=None) != "sft":
+                return None
+        _, records = _convert(found, source=source.model_copy(update={"format": "messages"}), shown=shown, kind="sft")
+        frames.append(build_frame("sft", records))
+    return frames or None

@@ -1,0 +1,118 @@
+"""Batch path for ``messages`` JSONL: polars parses a block of lines, ids hash a whole column.
+
+A block takes this path only when it is plain: every row is ``{"messages": [{role, content}]}``
+with text roles and contents, every row valid. Anything else (a bad line, an extra key, a
+number where text belongs, an invalid row) returns ``None`` and the caller reads that block row
+by row, so errors, reasons and details stay exactly the row path's. Ids are the row path's
+:func:`curate.records.record_id`: ASCII conversations are hashed from a polars-built string,
+others through ``record_id`` itself (NFC and Python's whitespace rules are not re-implemented).
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import xxhash
+
+from curate._raw import clean_text
+from curate.records import MESSAGES, ROLES, SCHEMAS, record_id
+
+__all__ = ["Block", "blocks", "plain_sft_block"]
+
+_CONTENT_TEXT = re.compile(rb'"content"\s*:\s*"')
+_ROLE_TEXT = re.compile(rb'"role"\s*:\s*"')
+_MESSAGES_KEY = re.compile(rb'"messages"\s*:')
+_LONE_HIGH = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])")
+_LONE_LOW = re.compile(rb"(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+# Text where NFC is the identity and Python's and polars' whitespace classes agree.
+_NOT_PLAIN = r"[^\x09-\x0d\x20-\x7e]"
+
+
+class Block:
+    """Consecutive lines of one JSONL file: ``first`` is the 1-based line of ``lines[0]``."""
+
+    def __init__(self, first: int, lines: list[bytes]) -> None:
+        self.first = first
+        self.lines = lines
+
+    def as_file(self) -> bytes:
+        """The block with blank lines before it, so the row path numbers lines as in the file."""
+        return b"\n" * (self.first - 1) + b"".join(self.lines)
+
+
+def blocks(path: Path, *, rows: int) -> Iterator[Block]:
+    """The file's lines, ``rows`` at a time."""
+    with path.open("rb") as fh:
+        first = 1
+        while lines := list(itertools.islice(fh, rows)):
+            yield Block(first, lines)
+            first += len(lines)
+
+
+def plain_sft_block(block: Block, *, shown: str) -> pl.DataFrame | None:
+    """Valid ``sft`` rows of a plain block, with the row path's schema and ids; else ``None``."""
+    numbers = [block.first + i for i, line in enumerate(block.lines) if line.strip(b" \t\r\n")]
+    data = b"".join(block.lines)
+    if not numbers or data.startswith(b"\xef\xbb\xbf") or _LONE_HIGH.search(data) or _LONE_LOW.search(data):
+        return None
+    try:
+        frame = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
+    except (pl.exceptions.PolarsError, ValueError):
+        return None
+    if frame.schema != pl.Schema({"messages": MESSAGES}) or frame.height != len(numbers):
+        return None
+    messages = pl.col("messages")
+    roles = messages.list.eval(pl.element().struct.field("role"))
+    checks = frame.select(
+        n=messages.list.len().sum(),
+        bad=(
+            messages.is_null()
+            | (messages.list.len() == 0)
+            | ~roles.list.eval(pl.element().is_in(ROLES) & pl.element().is_not_null()).list.all()
+            | ~roles.list.contains("assistant")
+            | ~roles.list.contains("user")
+        ).any(),
+    ).row(0, named=True)
+    texts = len(_CONTENT_TEXT.findall(data)), len(_ROLE_TEXT.findall(data)), len(_MESSAGES_KEY.findall(data))
+    if checks["bad"] or texts != (checks["n"], checks["n"], frame.height):
+        return None
+    return _with_ids(frame, numbers=numbers, shown=shown)
+
+
+def _with_ids(frame: pl.DataFrame, *, numbers: list[int], shown: str) -> pl.DataFrame:
+    content = pl.element().struct.field("content")
+    turn = pl.concat_str(
+        pl.lit("\x1f"),
+        pl.element().struct.field("role"),
+        pl.lit("\x1d"),
+        content.str.replace_all(r"\s+", " ").str.strip_chars(),
+    )
+    keyed = frame.with_columns(
+        __key=pl.lit("sft\x1emessages") + pl.col("messages").list.eval(turn).list.join(""),
+        __plain=~pl.col("messages").list.eval(content.str.contains(_NOT_PLAIN)).list.any(),
+    )
+    ids = [
+        xxhash.xxh3_128_hexdigest(key.encode()) if plain else record_id("sft", {"messages": messages})
+        for key, plain, messages in zip(
+            keyed["__key"], keyed["__plain"], _lazy_messages(keyed), strict=True
+        )
+    ]
+    return keyed.select(
+        id=pl.Series(ids, dtype=pl.String),
+        source=pl.lit(clean_text(shown), pl.String),
+        meta=pl.concat_str(pl.lit('{"line": '), pl.Series(numbers).cast(pl.String), pl.lit("}")),
+        messages=pl.col("messages"),
+        label=pl.lit(None, pl.String),
+    ).cast(dict(SCHEMAS["sft"]))
+
+
+def _lazy_messages(keyed: pl.DataFrame) -> Iterator[list | None]:
+    """Message lists only for rows that need the row path's hash (Python objects are slow)."""
+    needed = keyed.with_row_index("__i").filter(~pl.col("__plain"))
+    by_row = dict(zip(needed["__i"], needed["messages"].to_list(), strict=True))
+    return (by_row.get(i) for i in range(keyed.height))
