@@ -34,15 +34,14 @@ class DedupExact(Stage):
         text = text_of(frame, ctx.kind, roles=roles).str.replace_all(r"\s+", " ").str.strip_chars()
         if self.config.lowercase:
             text = text.str.to_lowercase()
-        keyed = frame.with_columns(__key=text.hash(seed=0), __text=text)
-        first_id = pl.col("id").first().over("__key", "__text")
-        is_first = pl.int_range(pl.len()).over("__key", "__text") == 0
-        result = StageResult.partition(
-            keyed,
-            is_first,
-            reason="exact_duplicate",
-            detail=pl.concat_str(pl.lit('{"duplicate_of": "'), first_id, pl.lit('"}')),
-        )
-        result.kept = result.kept.drop("__key", "__text")
-        result.removed = result.removed.drop("__key", "__text")
+        # Equal texts share one hash; is_first_distinct compares the texts themselves.
+        keyed = frame.with_columns(__text=text)
+        is_first = pl.col("__text").is_first_distinct()
+        firsts = keyed.filter(is_first).select("__text", __first=pl.col("id"))
+        result = StageResult.partition(keyed, is_first, reason="exact_duplicate", detail=pl.lit(None, pl.String))
+        removed = result.removed.join(firsts, on="__text", how="left", maintain_order="left")
+        result.removed = removed.with_columns(
+            detail=pl.concat_str(pl.lit('{"duplicate_of": "'), pl.col("__first"), pl.lit('"}'))
+        ).drop("__text", "__first")
+        result.kept = result.kept.drop("__text")
         return result
