@@ -27,6 +27,7 @@ __all__ = ["Block", "blocks", "plain_sft_block"]
 _CONTENT_TEXT = re.compile(rb'"content"\s*:\s*"')
 _ROLE_TEXT = re.compile(rb'"role"\s*:\s*"')
 _MESSAGES_KEY = re.compile(rb'"messages"\s*:')
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 _LONE_HIGH = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])")
 _LONE_LOW = re.compile(rb"(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
 # Text where NFC is the identity and Python's and polars' whitespace classes agree.
@@ -58,7 +59,7 @@ def plain_sft_block(block: Block, *, shown: str) -> pl.DataFrame | None:
     """Valid ``sft`` rows of a plain block, with the row path's schema and ids; else ``None``."""
     numbers = [block.first + i for i, line in enumerate(block.lines) if line.strip(b" \t\r\n")]
     data = b"".join(block.lines)
-    if not numbers or data.startswith(b"\xef\xbb\xbf") or _LONE_HIGH.search(data) or _LONE_LOW.search(data):
+    if not numbers or data.startswith(b"\xef\xbb\xbf") or _lone_surrogate(data):
         return None
     try:
         frame = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
@@ -84,25 +85,27 @@ def plain_sft_block(block: Block, *, shown: str) -> pl.DataFrame | None:
     return _with_ids(frame, numbers=numbers, shown=shown)
 
 
+def _lone_surrogate(data: bytes) -> bool:
+    """A ``\\uD800``-``\\uDFFF`` escape outside a pair (polars would read it as garbage)."""
+    return bool(_SURROGATE.search(data)) and bool(_LONE_HIGH.search(data) or _LONE_LOW.search(data))
+
+
 def _with_ids(frame: pl.DataFrame, *, numbers: list[int], shown: str) -> pl.DataFrame:
-    content = pl.element().struct.field("content")
-    turn = pl.concat_str(
-        pl.lit("\x1f"),
-        pl.element().struct.field("role"),
-        pl.lit("\x1d"),
-        content.str.replace_all(r"\s+", " ").str.strip_chars(),
+    # One row per message; for ASCII text this folds whitespace as normalise_text does.
+    turns = frame.with_row_index("__r").explode("messages").unnest("messages")
+    per_row = turns.group_by("__r", maintain_order=True).agg(
+        key=pl.concat_str(pl.lit("\x1f"), "role", pl.lit("\x1d"), _folded(pl.col("content"))).str.join(""),
+        plain=~pl.col("content").str.contains(_NOT_PLAIN).any(),
     )
-    keyed = frame.with_columns(
-        __key=pl.lit("sft\x1emessages") + pl.col("messages").list.eval(turn).list.join(""),
-        __plain=~pl.col("messages").list.eval(content.str.contains(_NOT_PLAIN)).list.any(),
-    )
+    keys, plain = per_row["key"].to_list(), per_row["plain"].to_list()
+    odd = [i for i, p in enumerate(plain) if not p]
+    by_row = dict(zip(odd, frame["messages"].gather(odd).to_list(), strict=True)) if odd else {}
     ids = [
-        xxhash.xxh3_128_hexdigest(key.encode()) if plain else record_id("sft", {"messages": messages})
-        for key, plain, messages in zip(
-            keyed["__key"], keyed["__plain"], _lazy_messages(keyed), strict=True
-        )
+        xxhash.xxh3_128_hexdigest(b"sft\x1emessages" + key.encode()) if i not in by_row
+        else record_id("sft", {"messages": by_row[i]})
+        for i, key in enumerate(keys)
     ]
-    return keyed.select(
+    return frame.select(
         id=pl.Series(ids, dtype=pl.String),
         source=pl.lit(clean_text(shown), pl.String),
         meta=pl.concat_str(pl.lit('{"line": '), pl.Series(numbers).cast(pl.String), pl.lit("}")),
@@ -111,8 +114,6 @@ def _with_ids(frame: pl.DataFrame, *, numbers: list[int], shown: str) -> pl.Data
     ).cast(dict(SCHEMAS["sft"]))
 
 
-def _lazy_messages(keyed: pl.DataFrame) -> Iterator[list | None]:
-    """Message lists only for rows that need the row path's hash (Python objects are slow)."""
-    needed = keyed.with_row_index("__i").filter(~pl.col("__plain"))
-    by_row = dict(zip(needed["__i"], needed["messages"].to_list(), strict=True))
-    return (by_row.get(i) for i in range(keyed.height))
+def _folded(text: pl.Expr) -> pl.Expr:
+    """ASCII whitespace runs folded to one space, ends stripped (replacing lone spaces is slow)."""
+    return text.str.replace_all(r"[\t-\r ]{2,}|[\t\n\x0b\x0c\r]", " ").str.strip_chars()
