@@ -31,3 +31,41 @@ def simulate(
     console.print(Markdown(result.summary))
     rows = result.curves.height
     console.print(f"[green]wrote[/] {out}/curves.csv ({rows} rows), curves.svg, summary.md ({result.seconds:.0f}s)")
+
+
+LoopFile = Annotated[Path, typer.Argument(help="Loop YAML (training dataset, model, collect, budget, recipe).", exists=True, dir_okay=False)]
+LoopsOption = Annotated[Path, typer.Option("--loops", help="Folder of loop state (loops/<name>/<iteration>/).")]
+RunsOption = Annotated[Path, typer.Option("--runs", help="Folder of run folders.")]
+
+
+@app.command("run")
+def run(
+    loop: LoopFile,
+    store: StoreOption = DEFAULT_STORE,
+    loops: LoopsOption = Path("loops"),
+    runs: RunsOption = Path("runs"),
+) -> None:
+    """Run or resume one iteration: collect, select, propose, push, label, merge, train, gate."""
+    import os
+
+    from curate.loop.iteration import run_iteration
+
+    result = run_iteration(loop, loops_root=loops, store_root=store, runs_root=runs, env=os.environ)
+    console.print(("[yellow]" if result.waiting_at else "[green]") + result.message)
+
+
+@app.command("status")
+def status(loop: LoopFile, loops: LoopsOption = Path("loops")) -> None:
+    """Where each iteration stands: next step, rows collected / selected / pending / labeled, run, decision."""
+    from rich.table import Table
+
+    from curate.loop.iteration import loop_status
+
+    frame = loop_status(loop, loops_root=loops)
+    if frame.height == 0:
+        console.print(f"No iterations under {loops} yet: run `curate loop run {loop}`.")
+        return
+    table = Table(*frame.columns)
+    for row in frame.iter_rows():
+        table.add_row(*["" if v is None else str(v) for v in row])
+    console.print(table)

@@ -67,7 +67,12 @@ class SelectConfig(_Block):
 class LabelConfig(_Block):
     """Argilla: the intent label question with the model's top-k suggestions."""
 
-    dataset: str | None = Field(None, description="Argilla dataset name; `None`: `<loop name>-<iteration>`.")
+    url: str | None = Field(
+        None, description="Argilla URL; `None`: ARGILLA_API_URL or the local default. The key (ARGILLA_API_KEY) is only "
+        "sent to the URL configured in the environment.",
+    )
+    dataset: str | None = Field(None, description="Argilla dataset name prefix; each iteration pushes to `<prefix>-<iteration>`. "
+                                "`None`: the loop's name.")
     workspace: str = Field("argilla", description="Argilla workspace.")
     k: int = Field(3, ge=1, description="Label suggestions shown per record.")
     min_submitted: int = Field(1, ge=1, description="Answers wanted per record.")

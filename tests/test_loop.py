@@ -1,0 +1,155 @@
+"""`curate loop`: collect -> select -> propose -> push -> label -> merge -> train -> gate on BANKING77 intents,
+with a real MiniLM head run, the real embeddings, the session's argilla-server and a REST annotator."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+from helpers import write_jsonl
+from intent_fixtures import INTENTS, BankingHead, banking_head  # noqa: F401 - module fixture
+
+from curate.embeddings import embed
+from curate.errors import ConfigError
+from curate.evaluate.results import EvalResult, MetricResult
+from curate.loop.config import SelectConfig, load_loop
+from curate.loop.gate import decide
+from curate.loop.iteration import loop_status, run_iteration
+from curate.loop.propose import intent_texts
+from curate.loop.select import REASONS, reason_counts, select_rows
+from curate.records import build_frame
+from curate.store import Store
+
+RECIPE = {"model": "all-MiniLM-L6-v2", "method": "sft", "adapter": "head",
+          "training": {"epochs": 30, "batch_size": 32, "learning_rate": 1e-2}}  # fmt: skip
+
+
+def _production(shared_data: Path, banking_head: BankingHead) -> tuple[list[dict], dict[str, str]]:
+    """40 BANKING77 rows the head never saw (12 thumbs down, one corrected), 2 copies of training rows, 1 repeat."""
+    banking = pl.read_csv(shared_data / "banking77" / "train.csv")
+    unseen = banking.filter(pl.col("category").is_in(INTENTS) & (pl.int_range(pl.len()).over("category").is_between(30, 37)))
+    gold = dict(unseen.select("text", "category").iter_rows())
+    rows = []
+    for i, (text, category) in enumerate(unseen.select("text", "category").iter_rows()):
+        feedback = {"thumbs": "down"} if i % 3 == 0 else {"rating": 5} if i % 3 == 1 else None
+        rows.append({"prompt": [{"role": "user", "content": text}], "completion": "Thanks, we are on it.",
+                     "feedback": feedback, "model": "intent-head", "ts": f"2026-12-02T06:{i:02d}:00Z"})  # fmt: skip
+    rows[3]["feedback"] = {"correction": gold[rows[3]["prompt"][0]["content"]]}
+    training = Store(banking_head.store).kept(banking_head.ref, split="train")
+    for text in intent_texts(training)[:2]:
+        rows.append({"prompt": [{"role": "user", "content": text}], "completion": "ok", "feedback": None, "ts": "2026-12-02T07:00:00Z"})
+    rows.append({**rows[0], "feedback": {"thumbs": "down", "rating": 1}})  # the same question again
+    return rows, gold
+
+
+def _loop_folder(tmp_path: Path, banking_head: BankingHead, rows: list[dict], **overrides) -> Path:
+    """A copy of the store and runs, the production rows as JSONL and a loop file beside them."""
+    shutil.copytree(banking_head.store, tmp_path / "store")
+    shutil.copytree(banking_head.runs_root, tmp_path / "runs")
+    write_jsonl(tmp_path / "feedback" / "day1.jsonl", rows)
+    loop = {"name": "banking", "training": "intents", "model": banking_head.run_id, "budget": 10,
+            "collect": {"files": {"path": "feedback/*.jsonl"}}, "recipe": RECIPE, **overrides}  # fmt: skip
+    (tmp_path / "loop.yaml").write_text(yaml.safe_dump(loop), encoding="utf-8")
+    return tmp_path / "loop.yaml"
+
+
+def _run(loop: Path, **kwargs):
+    folder = loop.parent
+    return run_iteration(loop, loops_root=folder / "loops", store_root=folder / "store", runs_root=folder / "runs", **kwargs)
+
+
+def test_select_accounts_for_every_row_with_a_reason_failures_first_within_budget(shared_data, banking_head):
+    rows, _ = _production(shared_data, banking_head)
+    frame, invalid = build_frame("feedback", [{**r, "feedback": json.dumps(r["feedback"]) if r["feedback"] else None,
+                                               "completion": [{"role": "assistant", "content": r["completion"]}]}
+                                              for r in rows])  # fmt: skip
+    assert invalid.height == 0
+    store = Store(banking_head.store)
+    from curate.loop._steps import _head, _probs
+    from curate.loop.iteration import LoopContext
+    from curate.loop.state import LoopState
+
+    ctx = LoopContext(config=None, base_dir=Path("."), store=store, runs_root=banking_head.runs_root, state=LoopState(".", "x"))  # type: ignore[arg-type]
+    texts = intent_texts(frame)
+    selection = select_rows(
+        frame, texts=texts, training_texts=intent_texts(store.kept(banking_head.ref, split="train")), budget=10,
+        config=SelectConfig(), embed=embed, probs=_probs(_head(ctx, banking_head.run_id), texts),
+    )  # fmt: skip
+    assert selection.height == frame.height and selection["id"].to_list() == frame["id"].to_list()
+    assert selection.filter(pl.col("selected"))["reason"].null_count() == selection["selected"].sum()
+    assert set(selection.filter(~pl.col("selected"))["reason"]) <= set(REASONS)
+    counts = reason_counts(selection)
+    assert counts["selected"] == 10 and sum(counts.values()) == frame.height
+    reasons = selection["reason"].to_list()
+    assert reasons[-1] == "duplicate" and reasons[-3:-1] == ["duplicate_of_training"] * 2
+    assert counts["duplicate"] == 2  # the repeat, and BANKING77's own "top up" / "top-up" pair
+    failures = selection.filter("failure")
+    assert failures.height == 15  # 13 thumbs down (incl. the repeat), the correction, ... all explicit
+    assert selection.filter("selected")["failure"].all()  # more failures than budget: only failures picked
+    assert failures.filter(~pl.col("selected"))["reason"].is_in(["over_budget", "duplicate"]).all()
+
+
+def test_a_loop_file_with_both_collect_sources_is_refused_with_its_line(tmp_path):
+    path = tmp_path / "loop.yaml"
+    path.write_text("name: x\ntraining: t\nbudget: 5\nrecipe: {model: m}\ncollect:\n  files: {path: a.jsonl}\n  dataset: prod\n")
+    with pytest.raises(ConfigError, match=r"line 6, collect: set exactly one of `files`"):
+        load_loop(path)
+
+
+def _eval(dataset: str, new: float, current: float, low: float, high: float, n: int = 100) -> EvalResult:
+    metric = MetricResult("label_accuracy", new, new - 0.05, new + 0.05, n, baseline=current, baseline_low=low,
+                          baseline_high=high, diff=new - current)  # fmt: skip
+    return EvalResult(model="new", dataset=dataset, split="test", kind="sft", n_examples=n, metrics=[metric])
+
+
+def test_gate_promotes_only_when_failures_improve_and_the_held_out_split_holds():
+    holds, regresses = _eval("t@1", 0.80, 0.82, 0.76, 0.88), _eval("t@1", 0.70, 0.82, 0.76, 0.88)
+    better, same = _eval("f@0", 0.60, 0.20, 0.0, 0.5, n=10), _eval("f@0", 0.20, 0.20, 0.0, 0.5, n=10)
+    assert decide(holds, better, metric="label_accuracy").promoted
+    refused = decide(regresses, better, metric="label_accuracy")
+    assert not refused.promoted and "regresses below it" in refused.reasons[1]
+    assert not decide(holds, same, metric="label_accuracy").promoted
+    assert decide(None, None, metric="label_accuracy").promoted  # no current run yet
+
+
+def test_gate_refuses_a_real_run_that_is_worse_on_the_held_out_split(tmp_path, banking_head):
+    from curate.evaluate.config import EvaluateConfig
+    from curate.evaluate.run import eval_run
+    from curate.train.recipe import Recipe
+    from curate.train.runner import train
+
+    weak = Recipe.model_validate({**RECIPE, "dataset": banking_head.ref, "output_dir": str(tmp_path / "runs"),
+                                  "training": {"epochs": 1, "batch_size": 32, "learning_rate": 1e-4}})  # fmt: skip
+    run = train(weak, store=banking_head.store)
+    config = EvaluateConfig(split="test", metrics=["label_accuracy"], baseline=str(banking_head.runs_root / banking_head.run_id))
+    heldout = eval_run(run.path, config=config, store_root=banking_head.store, runs_root=tmp_path / "runs", device="cpu", save=False)
+    m = heldout.metric("label_accuracy")
+    assert m.value < m.baseline_low  # the weak run is clearly worse
+    decision = decide(heldout, heldout, metric="label_accuracy")
+    assert not decision.promoted and "regresses below it" in decision.reasons[1]
+
+
+def test_an_iteration_stopped_by_an_unreachable_argilla_resumes_without_collecting_or_selecting_again(
+    tmp_path, shared_data, banking_head
+):
+    rows, _ = _production(shared_data, banking_head)
+    loop = _loop_folder(tmp_path, banking_head, rows, label={"url": "http://127.0.0.1:9"})
+    from curate.argilla.errors import ArgillaError
+
+    env = {"ARGILLA_API_KEY": "k", "ARGILLA_API_URL": "http://127.0.0.1:9"}
+    with pytest.raises(ArgillaError, match="No Argilla server answers at http://127.0.0.1:9"):
+        _run(loop, env=env)
+    folder = tmp_path / "loops" / "banking" / "1"
+    done = {p.stem for p in folder.glob("*.json")}
+    assert done == {"collect", "select", "propose"}
+    stamps = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    with pytest.raises(ArgillaError):
+        _run(loop, env=env)
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == stamps  # nothing redone
+    assert [v.version for v in Store(tmp_path / "store").history("banking-feedback")] == [0]
+    status = loop_status(loop, loops_root=tmp_path / "loops")
+    assert status.select("iteration", "next_step", "collected", "selected").row(0) == (1, "push", 43, 10)
