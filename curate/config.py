@@ -174,6 +174,17 @@ class _PipelineBase(BaseModel):
     name: str | None = Field(None, description="Pipeline name (shown in logs); defaults to `output`.")
     source: SourceConfig | list[SourceConfig] = Field(description="Input(s); several sources are concatenated.")
     output: str = Field(description="Name of the dataset this pipeline writes in the store.")
+    # where the stages run
+    engine: Literal["local", "ray"] = Field(
+        "local",
+        description="Where stages run: `local` in this process, `ray` on a Ray cluster (row stages and "
+        "MinHash in parallel, the others on the driver; see docs/engines.md). Same YAML, same result.",
+    )
+    ray_address: str | None = Field(
+        None,
+        description="Ray cluster address for `engine: ray` (e.g. `ray://head:10001` or `auto`); `None` "
+        "joins the cluster this process started or starts a local one.",
+    )
     train: Recipe | None = Field(
         None,
         description="Training recipe run on the version this pipeline writes (`dataset` unset) or on the "

@@ -97,6 +97,8 @@ def run(
     benchmarks_dir: str | Path | None = None,
     env: Mapping[str, str] | None = None,
     console: Console | None = None,
+    engine: str | None = None,
+    address: str | None = None,
 ) -> PipelineRun:
     """``curate run``: run a pipeline file; with a ``train:`` block, train on the version it wrote and evaluate.
 
@@ -109,8 +111,9 @@ def run(
         Dataset store root.
     output
         Folder of run folders; overrides the recipe's ``output_dir``.
-    benchmarks_dir, env
-        Passed to :func:`curate.pipeline.run_pipeline`.
+    benchmarks_dir, env, engine, address
+        Passed to :func:`curate.pipeline.run_pipeline` (``engine`` / ``address`` ``None``: the
+        pipeline's own ``engine`` / ``ray_address``).
     console
         Progress bars of the curation part; ``None`` runs quietly.
 
@@ -122,7 +125,8 @@ def run(
     recipe = pipeline.train  # type: ignore[attr-defined]
     if recipe is not None:  # before curating: no version committed for a run that cannot start
         require_extra("train", what=f"The `train:` block of {path}")
-    summary = run_pipeline(path, config=pipeline, store_root=store_root, benchmarks_dir=benchmarks_dir, env=env, console=console)
+    summary = run_pipeline(path, config=pipeline, store_root=store_root, benchmarks_dir=benchmarks_dir, env=env, console=console,
+                           engine=engine, address=address)
     if recipe is None:
         return PipelineRun(summary=summary)
     recipe = local_paths(recipe, path.parent)

@@ -1,4 +1,4 @@
-"""Run a pipeline file on the local engine: read sources, apply stages, commit one version."""
+"""Run a pipeline file: read sources, apply stages on an engine (local by default), commit one version."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 
 from curate import __version__
 from curate.config import PipelineConfig, SourceConfig, load_pipeline, stage_kinds_problem
+from curate.engines import get_engine
 from curate.errors import ConfigError, CurateError, StageError
 from curate.formats import read_source
 from curate.records import SCHEMAS
@@ -134,6 +135,8 @@ def run_pipeline(
     env: Mapping[str, str] | None = None,
     console: Console | None = None,
     config: PipelineConfig | None = None,
+    engine: str | None = None,
+    address: str | None = None,
 ) -> RunSummary:
     """Run the pipeline file ``path`` and commit one new version of its output dataset.
 
@@ -154,6 +157,12 @@ def run_pipeline(
     config
         ``path`` as :func:`curate.config.load_pipeline` already loaded it (``curate run`` loads
         the file once); ``None`` loads it here.
+    engine
+        Where stages run, ``local`` or ``ray`` (see :mod:`curate.engines`); ``None``: the
+        pipeline's ``engine`` field.
+    address
+        Ray cluster address for ``engine: ray``; ``None``: the pipeline's ``ray_address``, else a
+        local cluster.
 
     Raises
     ------
@@ -172,6 +181,7 @@ def run_pipeline(
     stage_classes = [get_stage(spec.name) for spec in specs]
     store = Store(store_root)
     base_dir = path.parent
+    stage_engine = get_engine(engine or config.engine, address=address or config.ray_address)
 
     t0 = time.perf_counter()
     inputs = _read_inputs(config.sources, base_dir=base_dir, store=store)
@@ -204,32 +214,10 @@ def run_pipeline(
                 progress=progress,
                 benchmarks_dir=Path(benchmarks_dir) if benchmarks_dir else None,
                 env=dict(env or {}),
+                pipeline=str(path),
             )
-            t0 = time.perf_counter()
-            try:
-                result = cls(spec.config).apply(frame, ctx)
-            except CurateError:
-                raise
-            except Exception as exc:
-                raise StageError(
-                    f"Stage {spec.id!r} failed on {frame.height} {kind} rows of pipeline {path}: "
-                    f"{type(exc).__name__}: {exc}. Nothing was committed; {config.output!r} is unchanged."
-                ) from exc
-            stats.append(
-                StageStats(
-                    stage=spec.id,
-                    name=spec.name,
-                    rows_in=frame.height,
-                    rows_added=result.added,
-                    rows_kept=result.kept.height,
-                    rows_removed=result.removed.height,
-                    removed_by_reason=dict(result.removed.group_by("reason").len().sort("reason").iter_rows())
-                    if result.removed.height
-                    else {},
-                    seconds=time.perf_counter() - t0,
-                    extra=result.stats,
-                )
-            )
+            result, stage_stats = stage_engine.run_stage(cls(spec.config), frame, ctx)
+            stats.append(stage_stats)
             removed.append(result.removed.with_columns(removed_by=pl.lit(spec.id)))
             frame = result.kept
             if result.kind is not None and result.kind != kind:
@@ -246,7 +234,7 @@ def run_pipeline(
         "parents": inputs.parents,
         "inputs": inputs.files,
         "curate_version": __version__,
-        "engine": "local",
+        "engine": stage_engine.name,
         "kind_changes": kind_changes,  # e.g. generate: sft -> preference; removed rows keep their own columns
     }
     version = store.commit(config.output, kind=kind, kept=frame, removed=all_removed, stages=stats, lineage=lineage)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["StageStats"]
+if TYPE_CHECKING:
+    from curate.stages.base import StageResult
+
+__all__ = ["Phases", "StageStats"]
 
 
 @dataclass
@@ -48,6 +54,62 @@ class StageStats:
         return asdict(self)
 
     @classmethod
+    def from_result(cls, result: StageResult, *, stage: str, name: str, rows_in: int, seconds: float) -> StageStats:
+        """The stats row of one stage from what it returned.
+
+        Parameters
+        ----------
+        result
+            The stage's :class:`curate.stages.base.StageResult`.
+        stage, name
+            Stage id from the pipeline and registered stage name.
+        rows_in
+            Rows the stage received.
+        seconds
+            Wall time of the stage, measured by its caller (:meth:`curate.stages.base.Stage.run`).
+        """
+        reasons = result.removed.group_by("reason").len().sort("reason").iter_rows() if result.removed.height else []
+        return cls(
+            stage=stage,
+            name=name,
+            rows_in=rows_in,
+            rows_added=result.added,
+            rows_kept=result.kept.height,
+            rows_removed=result.removed.height,
+            removed_by_reason=dict(reasons),
+            seconds=seconds,
+            extra=result.stats,
+        )
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StageStats:
         """Inverse of :meth:`to_dict`."""
         return cls(**data)
+
+
+class Phases:
+    """Seconds per named phase of one stage (``signatures``, ``lsh``...), for its ``stats``.
+
+    Example
+    -------
+    >>> phases = Phases()
+    >>> with phases("embed"):
+    ...     pass
+    >>> list(phases.rounded())
+    ['embed']
+    """
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+    def rounded(self, digits: int = 3) -> dict[str, float]:
+        """The phases' seconds rounded to ``digits`` (as stages report them)."""
+        return {k: round(v, digits) for k, v in self.seconds.items()}

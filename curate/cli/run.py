@@ -48,9 +48,18 @@ def run(
             "shared/data folder above the pipeline file.",
         ),
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option("--engine", help="Where stages run: `local` or `ray` (default: the pipeline's `engine`, else local)."),
+    ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="Ray cluster address for `--engine ray` (default: the pipeline's `ray_address`, else a local cluster)."),
+    ] = None,
 ) -> None:
     """Run a pipeline and commit one new version of its output dataset (then train, with a `train:` block)."""
-    result = run_pipeline_file(pipeline, store_root=store, benchmarks_dir=benchmarks, env=os.environ, console=console)
+    result = run_pipeline_file(pipeline, store_root=store, benchmarks_dir=benchmarks, env=os.environ, console=console,
+                               engine=engine, address=address)
     summary = result.summary
     console.print(summary_table(summary))
     splits = ", ".join(f"{k} {v}" for k, v in summary.rows_per_split.items())

@@ -6,7 +6,7 @@ import numpy as np
 
 from curate.stages._minhash import sorted_unique
 
-__all__ = ["band_pairs", "choose_bands", "s_curve_errors"]
+__all__ = ["band_keys", "band_pairs", "choose_bands", "has_tokens", "s_curve_errors", "unique_pairs"]
 
 
 def _integral(f, lo: float, hi: float, steps: int = 2_000) -> float:
@@ -42,29 +42,48 @@ def choose_bands(threshold: float, num_perm: int, *, fp_weight: float = 0.5) -> 
     return best
 
 
+def has_tokens(sig: np.ndarray) -> np.ndarray:
+    """Rows whose signature saw at least one shingle (only those take part in LSH)."""
+    return (sig != np.iinfo(np.uint32).max).any(axis=1)
+
+
+def band_keys(sig: np.ndarray, *, bands: int, rows: int, seed: int) -> np.ndarray:
+    """``(n, bands)`` uint64 keys: each band's ``rows`` signature values folded into one key."""
+    coef = np.random.default_rng(seed).integers(0, 2**63, size=rows, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    keys = np.zeros((len(sig), bands), dtype=np.uint64)
+    for band in range(bands):
+        for r in range(rows):
+            keys[:, band] += sig[:, band * rows + r].astype(np.uint64) * coef[r]
+    return keys
+
+
+def unique_pairs(pairs: np.ndarray, n: int) -> np.ndarray:
+    """Unique ``(k, 2)`` pairs of row indices below ``n``, each as ``(low, high)``, sorted."""
+    if not len(pairs):
+        return np.empty((0, 2), dtype=np.int64)
+    n = np.int64(n)
+    code = sorted_unique(pairs.min(axis=1).astype(np.int64) * n + pairs.max(axis=1))
+    return np.stack([code // n, code % n], axis=1)
+
+
 def band_pairs(sig: np.ndarray, rows_in_lsh: np.ndarray, *, bands: int, rows: int, seed: int) -> np.ndarray:
     """Candidate pairs: rows that share all ``rows`` values of at least one band.
 
-    Every band's values are folded into one 64-bit key; inside each group of equal keys every
-    member is paired with the group's first (lowest) row, which is enough for connected
-    components. Returns unique pairs ``(k, 2)`` of row indices with ``[:, 0] < [:, 1]``.
+    Every band's values are folded into one 64-bit key (:func:`band_keys`); inside each group
+    of equal keys every member is paired with the group's first (lowest) row, which is enough
+    for connected components. Returns unique pairs ``(k, 2)`` of row indices with
+    ``[:, 0] < [:, 1]``.
     """
-    coef = np.random.default_rng(seed).integers(0, 2**63, size=rows, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
     if len(rows_in_lsh) < 2:
         return np.empty((0, 2), dtype=np.int64)
-    sub = sig[rows_in_lsh]
+    keys = band_keys(sig[rows_in_lsh], bands=bands, rows=rows, seed=seed)
     found = []
     for band in range(bands):
-        key = np.zeros(len(sub), dtype=np.uint64)
-        for r in range(rows):
-            key += sub[:, band * rows + r].astype(np.uint64) * coef[r]
+        key = keys[:, band]
         order = np.argsort(key, kind="stable")  # stable: the first of a run is its lowest row
         sorted_key = key[order]
         starts = np.concatenate([[True], sorted_key[1:] != sorted_key[:-1]])
         first = order[starts][np.cumsum(starts) - 1]
         found.append(np.stack([first[~starts], order[~starts]], axis=1))
     pairs = np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
-    pairs = rows_in_lsh[pairs]
-    n = np.int64(len(sig))
-    code = sorted_unique(pairs.min(axis=1).astype(np.int64) * n + pairs.max(axis=1))
-    return np.stack([code // n, code % n], axis=1)
+    return unique_pairs(rows_in_lsh[pairs], len(sig))

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from typing import Literal
 
 import numpy as np
@@ -44,6 +43,7 @@ from curate.stages._augment_wordnet import load_lexicon
 from curate.stages._generate_rank import resolve_paths
 from curate.stages.base import Stage, StageConfig, StageContext, StageResult, detail_json
 from curate.stages.registry import register
+from curate.stats import Phases
 
 __all__ = ["Augment", "AugmentConfig", "DEFAULT_PROMPT", "WINDOWS"]
 
@@ -150,40 +150,36 @@ class Augment(Stage):
 
     def apply(self, frame: pl.DataFrame, ctx: StageContext) -> StageResult:
         cfg: AugmentConfig = self.config
-        seconds: dict[str, float] = {}
+        phases = Phases()
         notes: dict = {}  # stats the steps add: generator name, labels the head does not know
-        t0 = time.perf_counter()
-        head = load_head(cfg.head, runs_root=cfg.runs_root, base_dir=ctx.base_dir, stage_id=ctx.stage_id) if cfg.head else None
-        selection = select_sources(
-            frame, kind=ctx.kind, fields=cfg.fields, n=cfg.n, only_labels=cfg.only_labels,
-            max_per_label=cfg.max_per_label, seed=cfg.seed,
-        )  # fmt: skip
-        if not selection.rows:
-            return self._result(frame, None, [], [], selection=selection, seconds=seconds, notes=notes)
-        conversations = frame[conversation_columns(ctx.kind)[0]].gather(selection.rows).to_list()
-        texts = [[c[t]["content"] for t in turns] for c, turns in zip(conversations, selection.turns, strict=True)]
-        variants = self._variants(texts, frame["id"].gather(selection.rows).to_list(), ctx=ctx, notes=notes)
-        candidates = build_candidates(frame, selection, variants, kind=ctx.kind, n=cfg.n)
-        seconds["generate"] = time.perf_counter() - t0
+        with phases("generate"):
+            head = load_head(cfg.head, runs_root=cfg.runs_root, base_dir=ctx.base_dir, stage_id=ctx.stage_id) if cfg.head else None
+            selection = select_sources(
+                frame, kind=ctx.kind, fields=cfg.fields, n=cfg.n, only_labels=cfg.only_labels,
+                max_per_label=cfg.max_per_label, seed=cfg.seed,
+            )  # fmt: skip
+            if not selection.rows:
+                return self._result(frame, None, [], [], selection=selection, seconds=phases.seconds, notes=notes)
+            conversations = frame[conversation_columns(ctx.kind)[0]].gather(selection.rows).to_list()
+            texts = [[c[t]["content"] for t in turns] for c, turns in zip(conversations, selection.turns, strict=True)]
+            variants = self._variants(texts, frame["id"].gather(selection.rows).to_list(), ctx=ctx, notes=notes)
+            candidates = build_candidates(frame, selection, variants, kind=ctx.kind, n=cfg.n)
 
-        t0 = time.perf_counter()
-        sources = [row for row in texts for _ in range(cfg.n)]  # per candidate, its source's field texts
-        made = [[field[k] for field in row] for row in variants for k in range(cfg.n)]
-        per_field = [similarities([s[f] for s in sources], [m[f] for m in made], ctx=ctx, encoder=cfg.encoder) for f in range(len(cfg.fields))]
-        candidates = candidates.with_columns(augment_similarity=pl.Series(np.min(per_field, axis=0), dtype=pl.Float64))
-        reasons, details = meaning(candidates, window=cfg.window)
-        seconds["similarity"] = time.perf_counter() - t0
+        with phases("similarity"):
+            sources = [row for row in texts for _ in range(cfg.n)]  # per candidate, its source's field texts
+            made = [[field[k] for field in row] for row in variants for k in range(cfg.n)]
+            per_field = [similarities([s[f] for s in sources], [m[f] for m in made], ctx=ctx, encoder=cfg.encoder) for f in range(len(cfg.fields))]
+            candidates = candidates.with_columns(augment_similarity=pl.Series(np.min(per_field, axis=0), dtype=pl.Float64))
+            reasons, details = meaning(candidates, window=cfg.window)
 
-        t0 = time.perf_counter()
-        if head is not None:
-            notes.update(label_check(candidates, reasons, details, head=head, kind=ctx.kind))
-        seconds["label_check"] = time.perf_counter() - t0
+        with phases("label_check"):
+            if head is not None:
+                notes.update(label_check(candidates, reasons, details, head=head, kind=ctx.kind))
 
-        t0 = time.perf_counter()
-        self._duplicates(frame, candidates, reasons, details, kind=ctx.kind)
-        seconds["duplicates"] = time.perf_counter() - t0
+        with phases("duplicates"):
+            self._duplicates(frame, candidates, reasons, details, kind=ctx.kind)
         cap_per_label(candidates["label"].to_list() if "label" in candidates.columns else None, reasons, details, selection.need)
-        return self._result(frame, candidates, reasons, details, selection=selection, seconds=seconds, notes=notes)
+        return self._result(frame, candidates, reasons, details, selection=selection, seconds=phases.seconds, notes=notes)
 
     def _duplicates(self, frame: pl.DataFrame, candidates: pl.DataFrame, reasons: list, details: list, *, kind: str) -> None:
         cfg: AugmentConfig = self.config

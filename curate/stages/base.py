@@ -2,14 +2,16 @@
 
 A stage receives the whole frame (record columns plus ``split``) and returns a
 :class:`StageResult`: the rows it keeps and the rows it removes, each removed row with a
-stable snake_case ``reason`` and a JSON ``detail``. The runner times every stage, counts rows
-and checks that rows in + rows added = rows kept + rows removed; stages never drop a row
-silently.
+stable snake_case ``reason`` and a JSON ``detail``. :meth:`Stage.run` times every stage,
+counts rows into one :class:`curate.stats.StageStats` row and wraps failures with the stage id
+and pipeline; an engine (:mod:`curate.engines`) only decides where ``apply`` runs. Stages never
+drop a row silently.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -19,7 +21,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
+from curate.errors import CurateError, StageError
+from curate.stats import StageStats
+
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rich.progress import Progress
 
     from curate.store import Store
@@ -61,6 +68,8 @@ class StageContext:
         Environment variables the caller passes on (the CLI passes the process environment).
         Stages that connect to services (``label``: Argilla) read credentials here, through
         :class:`curate.credentials.Credentials`, never from ``os.environ``.
+    pipeline
+        Path of the pipeline file, named in error messages; empty when a stage runs on its own.
     """
 
     dataset: str
@@ -71,6 +80,7 @@ class StageContext:
     progress: Progress | None = None
     benchmarks_dir: Path | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    pipeline: str = ""
 
     def track(self, items: Iterable[T], *, description: str, total: int | None = None) -> Iterator[T]:
         """Iterate ``items`` with a progress bar when a display is attached."""
@@ -160,3 +170,45 @@ class Stage(ABC):
     @abstractmethod
     def apply(self, frame: pl.DataFrame, ctx: StageContext) -> StageResult:
         """Return the kept and removed rows of ``frame``."""
+
+    def run(
+        self,
+        frame: pl.DataFrame,
+        ctx: StageContext,
+        *,
+        apply: Callable[[pl.DataFrame, StageContext], StageResult] | None = None,
+    ) -> tuple[StageResult, StageStats]:
+        """Apply the stage to ``frame`` and return its result with its stats row.
+
+        Parameters
+        ----------
+        frame
+            The rows the stage receives.
+        ctx
+            The run's context; ``ctx.stage_id`` keys the stats row.
+        apply
+            Where ``apply`` runs, e.g. an engine's distributed version of it; ``None``: this
+            process (``self.apply``). It must return what ``self.apply`` would.
+
+        Raises
+        ------
+        StageError
+            The stage failed with anything but a :class:`curate.errors.CurateError`; the message
+            names the stage id, the rows and the pipeline, and says nothing was committed.
+        """
+        start = time.perf_counter()
+        try:
+            result = (apply or self.apply)(frame, ctx)
+        except CurateError:
+            raise
+        except Exception as exc:
+            where = f" of pipeline {ctx.pipeline}" if ctx.pipeline else ""
+            raise StageError(
+                f"Stage {ctx.stage_id or self.name!r} failed on {frame.height} {ctx.kind} rows{where}: "
+                f"{type(exc).__name__}: {exc}. Nothing was committed; {ctx.dataset!r} is unchanged."
+            ) from exc
+        stats = StageStats.from_result(
+            result, stage=ctx.stage_id or self.name, name=self.name, rows_in=frame.height,
+            seconds=time.perf_counter() - start,
+        )
+        return result, stats

@@ -22,7 +22,6 @@ Indexing: :mod:`._decontam_index`; probing: :mod:`._decontam_match`; what counts
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Literal
 
@@ -41,6 +40,7 @@ from curate.stages._decontam_match import probe, turns_of
 from curate.stages._ngrams import Normalisation
 from curate.stages.base import Stage, StageConfig, StageContext, StageResult, detail_json
 from curate.stages.registry import register
+from curate.stats import Phases
 
 __all__ = ["BenchmarkFile", "Decontaminate", "DecontaminateConfig"]
 
@@ -224,21 +224,22 @@ class Decontaminate(Stage):
         settings = dict(ngram=cfg.ngram, min_ngram=cfg.min_ngram, adaptive=cfg.adaptive_ngram,
                         min_item_words=cfg.min_item_words, normalisation=cfg.normalisation)
         key = cache_key([s["fingerprint"] for s in sources], **settings)
-        start, origin = time.perf_counter(), "memory"
+        phases, origin = Phases(), "memory"
         folder = ctx.store.cache_dir("decontaminate") if cfg.cache and ctx.store is not None else None
-        if key not in self._index:
-            origin, index = "cache", load_index(folder, key) if folder is not None else None
-            if index is None:
-                origin = "built"
-                items = pl.concat([s["load"]() for s in sources])
-                index = build_index(items, adaptive=cfg.adaptive_ngram, **{k: v for k, v in settings.items() if k != "adaptive"})
-                if folder is not None:
-                    save_index(index, folder, key)
-            self._index[key] = index
+        with phases("index"):
+            if key not in self._index:
+                origin, index = "cache", load_index(folder, key) if folder is not None else None
+                if index is None:
+                    origin = "built"
+                    items = pl.concat([s["load"]() for s in sources])
+                    index = build_index(items, adaptive=cfg.adaptive_ngram, **{k: v for k, v in settings.items() if k != "adaptive"})
+                    if folder is not None:
+                        save_index(index, folder, key)
+                self._index[key] = index
         index = self._index[key]
         counts = index.items.group_by("benchmark", maintain_order=True).len()
         info = {
-            "origin": origin, "seconds": round(time.perf_counter() - start, 3), "entries": index.grams.height,
+            "origin": origin, "seconds": phases.rounded()["index"], "entries": index.grams.height,
             "benchmarks": {b: {"items": n, "ngram": index.ngram[b]} for b, n in counts.iter_rows()},
             "skipped": skipped,
         }

@@ -8,7 +8,6 @@ per cluster. The normalisation is documented in :mod:`curate.stages._minhash` an
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any, Literal
 
 import numpy as np
@@ -18,9 +17,10 @@ from pydantic import Field, model_validator
 from curate.records import text_of
 from curate.stages._dedup_clusters import KEEP_DESCRIPTION, clusters, dedup_result, keep_priority, representatives
 from curate.stages._minhash import MinHasher, jaccard_pairs, shingle_sets, sorted_unique
-from curate.stages._minhash_lsh import band_pairs, choose_bands, s_curve_errors
+from curate.stages._minhash_lsh import band_pairs, choose_bands, has_tokens, s_curve_errors
 from curate.stages.base import Stage, StageConfig, StageContext, StageResult
 from curate.stages.registry import register
+from curate.stats import Phases
 
 __all__ = ["DedupMinhash", "DedupMinhashConfig"]
 
@@ -87,57 +87,68 @@ class DedupMinhash(Stage):
     name = "dedup_minhash"
     Config = DedupMinhashConfig
 
+    def hasher(self) -> MinHasher:
+        """The MinHash function of this config (the same on every worker of an engine)."""
+        cfg: DedupMinhashConfig = self.config
+        return MinHasher(ngram=cfg.ngram, char_ngram=cfg.char_ngram, num_perm=cfg.num_perm, seed=cfg.seed, numbers=cfg.numbers)
+
+    def text(self, frame: pl.DataFrame, kind: str) -> pl.Series:
+        """The compared text of each row."""
+        return text_of(frame, kind, roles=None if self.config.text == "all" else [self.config.text])
+
+    def bands_rows(self) -> tuple[int, int]:
+        """LSH bands x rows: the config's, or chosen from threshold and num_perm."""
+        cfg: DedupMinhashConfig = self.config
+        return (cfg.bands, cfg.rows) if cfg.bands else choose_bands(cfg.threshold, cfg.num_perm)
+
     def apply(self, frame: pl.DataFrame, ctx: StageContext) -> StageResult:
         cfg: DedupMinhashConfig = self.config
-        seconds: dict[str, float] = {}
-        t0 = time.perf_counter()
-        text = text_of(frame, ctx.kind, roles=None if cfg.text == "all" else [cfg.text])
-        hasher = MinHasher(
-            ngram=cfg.ngram, char_ngram=cfg.char_ngram, num_perm=cfg.num_perm, seed=cfg.seed, numbers=cfg.numbers
-        )
-        sig = np.empty((frame.height, cfg.num_perm), dtype=np.uint32)
-        batches = range(0, frame.height, cfg.batch_size)
-        for start in ctx.track(batches, description="minhash signatures", total=len(batches)):
-            sig[start : start + cfg.batch_size] = hasher.signatures(text.slice(start, cfg.batch_size))
-        seconds["signatures"] = time.perf_counter() - t0
+        phases = Phases()
+        text = self.text(frame, ctx.kind)
+        with phases("signatures"):
+            hasher = self.hasher()
+            sig = np.empty((frame.height, cfg.num_perm), dtype=np.uint32)
+            batches = range(0, frame.height, cfg.batch_size)
+            for start in ctx.track(batches, description="minhash signatures", total=len(batches)):
+                sig[start : start + cfg.batch_size] = hasher.signatures(text.slice(start, cfg.batch_size))
+        with phases("lsh"):
+            bands, rows = self.bands_rows()
+            nonempty = np.flatnonzero(has_tokens(sig))
+            if cfg.lsh_storage is None:
+                pairs = band_pairs(sig, nonempty, bands=bands, rows=rows, seed=cfg.seed)
+            else:
+                pairs = _datasketch_pairs(sig, nonempty, cfg=cfg, bands=bands, rows=rows, ctx=ctx)
+        return self.finish(frame, ctx, text=text, sig=sig, pairs=pairs, phases=phases)
 
-        t0 = time.perf_counter()
-        bands, rows = (cfg.bands, cfg.rows) if cfg.bands else choose_bands(cfg.threshold, cfg.num_perm)
+    def finish(
+        self, frame: pl.DataFrame, ctx: StageContext, *, text: pl.Series, sig: np.ndarray, pairs: np.ndarray,
+        phases: Phases,
+    ) -> StageResult:
+        """Verify the LSH candidate ``pairs``, cluster them and keep one row per cluster.
+
+        ``sig`` holds the signatures of ``frame``'s rows in order; engines that compute them and
+        the pairs elsewhere call this with theirs.
+        """
+        cfg: DedupMinhashConfig = self.config
+        bands, rows = self.bands_rows()
         fp, fn = s_curve_errors(cfg.threshold, bands, rows)
-        log.info(
-            "%s: LSH %d bands x %d rows at threshold %.2f (S-curve FP %.4f, FN %.4f)",
-            ctx.stage_id,
-            bands,
-            rows,
-            cfg.threshold,
-            fp,
-            fn,
-        )
-        nonempty = np.flatnonzero((sig != np.iinfo(np.uint32).max).any(axis=1))  # rows with at least one token
-        if cfg.lsh_storage is None:
-            pairs = band_pairs(sig, nonempty, bands=bands, rows=rows, seed=cfg.seed)
-        else:
-            pairs = _datasketch_pairs(sig, nonempty, cfg=cfg, bands=bands, rows=rows, ctx=ctx)
+        log.info("%s: LSH %d bands x %d rows at threshold %.2f (S-curve FP %.4f, FN %.4f)",
+                 ctx.stage_id, bands, rows, cfg.threshold, fp, fn)
         candidates = len(pairs)
-        seconds["lsh"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        exact = None
-        if cfg.verify == "signature" and len(pairs):
-            pairs = pairs[(sig[pairs[:, 0]] == sig[pairs[:, 1]]).mean(axis=1) >= cfg.threshold]
-        elif cfg.verify == "jaccard" and len(pairs):
-            exact = _ExactJaccard(hasher, text, sorted_unique(pairs.ravel()))
-            pairs = pairs[exact(pairs[:, 0], pairs[:, 1]) >= cfg.threshold]
-        seconds["verify"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        rep = representatives(
-            clusters(frame.height, pairs), keep_priority(frame, text, keep=cfg.keep, stage_id=ctx.stage_id)
-        )
-        dup = np.flatnonzero(rep != np.arange(frame.height))
-        similarity = np.ones(frame.height)
-        similarity[dup] = exact(dup, rep[dup]) if exact else (sig[dup] == sig[rep[dup]]).mean(axis=1)
-        seconds["clusters"] = time.perf_counter() - t0
+        with phases("verify"):
+            exact = None
+            if cfg.verify == "signature" and len(pairs):
+                pairs = pairs[(sig[pairs[:, 0]] == sig[pairs[:, 1]]).mean(axis=1) >= cfg.threshold]
+            elif cfg.verify == "jaccard" and len(pairs):
+                exact = _ExactJaccard(self.hasher(), text, sorted_unique(pairs.ravel()))
+                pairs = pairs[exact(pairs[:, 0], pairs[:, 1]) >= cfg.threshold]
+        with phases("clusters"):
+            rep = representatives(
+                clusters(frame.height, pairs), keep_priority(frame, text, keep=cfg.keep, stage_id=ctx.stage_id)
+            )
+            dup = np.flatnonzero(rep != np.arange(frame.height))
+            similarity = np.ones(frame.height)
+            similarity[dup] = exact(dup, rep[dup]) if exact else (sig[dup] == sig[rep[dup]]).mean(axis=1)
         stats = {
             "bands": bands,
             "rows": rows,
@@ -148,7 +159,7 @@ class DedupMinhash(Stage):
             "candidate_pairs": int(candidates),
             "pairs_after_verify": len(pairs),
             "similarity": "jaccard" if exact else "estimated_jaccard",
-            "seconds": {k: round(v, 3) for k, v in seconds.items()},
+            "seconds": phases.rounded(),
         }
         return dedup_result(frame, rep, similarity, reason="near_duplicate", stats=stats)
 

@@ -8,7 +8,6 @@ connected components -> one kept row per cluster.
 
 from __future__ import annotations
 
-import time
 from typing import Literal
 
 import numpy as np
@@ -21,6 +20,7 @@ from curate.stages._dedup_clusters import KEEP_DESCRIPTION, clusters, dedup_resu
 from curate.stages._similar_pairs import exact_pairs, ivf_pairs
 from curate.stages.base import Stage, StageConfig, StageContext, StageResult
 from curate.stages.registry import register
+from curate.stats import Phases
 
 __all__ = ["THRESHOLDS", "DedupSemantic", "DedupSemanticConfig"]
 
@@ -82,45 +82,42 @@ class DedupSemantic(Stage):
 
     def apply(self, frame: pl.DataFrame, ctx: StageContext) -> StageResult:
         cfg: DedupSemanticConfig = self.config
-        seconds: dict[str, float] = {}
+        phases = Phases()
         text = text_of(frame, ctx.kind, roles=None if cfg.text == "all" else [cfg.text]).fill_null("")
         rows = np.flatnonzero(text.str.strip_chars().str.len_chars().to_numpy() > 0)
-        t0 = time.perf_counter()
         cache_dir = ctx.store.cache_dir("embeddings") if cfg.cache and ctx.store is not None else None
-        encoder = encoder_of(cfg.encoder, model=cfg.model, device=cfg.device)  # static / onnx: built once per user
-        seconds["encoder_build"] = time.perf_counter() - t0  # ~0 once built
-        vectors = embed(
-            text.gather(rows).to_list(),
-            encoder=cfg.encoder,
-            model=cfg.model,
-            cache_dir=cache_dir,
-            batch_size=cfg.batch_size,
-            device=cfg.device,
-            progress=ctx.track,
-        )
-        seconds["embed"] = time.perf_counter() - t0 - seconds["encoder_build"]
+        with phases("encoder_build"):  # ~0 once built
+            encoder = encoder_of(cfg.encoder, model=cfg.model, device=cfg.device)  # static / onnx: built once per user
+        with phases("embed"):
+            vectors = embed(
+                text.gather(rows).to_list(),
+                encoder=cfg.encoder,
+                model=cfg.model,
+                cache_dir=cache_dir,
+                batch_size=cfg.batch_size,
+                device=cfg.device,
+                progress=ctx.track,
+            )
         threshold = cfg.threshold if cfg.threshold is not None else THRESHOLDS[cfg.encoder]
 
-        t0 = time.perf_counter()
-        search = cfg.search if cfg.search != "auto" else ("exact" if len(rows) <= cfg.exact_max_rows else "faiss")
-        if len(rows) < 2:
-            pairs = np.empty((0, 2), dtype=np.int64)
-        elif search == "exact":
-            pairs, _ = exact_pairs(vectors, threshold)
-        else:
-            pairs, _ = ivf_pairs(vectors, threshold, nprobe=cfg.nprobe, seed=cfg.seed)
-        seconds["search"] = time.perf_counter() - t0
+        with phases("search"):
+            search = cfg.search if cfg.search != "auto" else ("exact" if len(rows) <= cfg.exact_max_rows else "faiss")
+            if len(rows) < 2:
+                pairs = np.empty((0, 2), dtype=np.int64)
+            elif search == "exact":
+                pairs, _ = exact_pairs(vectors, threshold)
+            else:
+                pairs, _ = ivf_pairs(vectors, threshold, nprobe=cfg.nprobe, seed=cfg.seed)
 
-        t0 = time.perf_counter()
-        rep = representatives(
-            clusters(frame.height, rows[pairs]), keep_priority(frame, text, keep=cfg.keep, stage_id=ctx.stage_id)
-        )
-        dup = np.flatnonzero(rep != np.arange(frame.height))
-        where = np.full(frame.height, -1)
-        where[rows] = np.arange(len(rows))  # frame row -> row of `vectors`
-        similarity = np.ones(frame.height)
-        similarity[dup] = np.einsum("ij,ij->i", vectors[where[dup]], vectors[where[rep[dup]]])
-        seconds["clusters"] = time.perf_counter() - t0
+        with phases("clusters"):
+            rep = representatives(
+                clusters(frame.height, rows[pairs]), keep_priority(frame, text, keep=cfg.keep, stage_id=ctx.stage_id)
+            )
+            dup = np.flatnonzero(rep != np.arange(frame.height))
+            where = np.full(frame.height, -1)
+            where[rows] = np.arange(len(rows))  # frame row -> row of `vectors`
+            similarity = np.ones(frame.height)
+            similarity[dup] = np.einsum("ij,ij->i", vectors[where[dup]], vectors[where[rep[dup]]])
         stats = {
             "model": cfg.model or "all-MiniLM-L6-v2 (bundled)",
             "encoder": encoder.provenance,
@@ -128,6 +125,6 @@ class DedupSemantic(Stage):
             "search": search,
             "pairs": len(pairs),
             "embedded_rows": len(rows),
-            "seconds": {k: round(v, 3) for k, v in seconds.items()},
+            "seconds": phases.rounded(),
         }
         return dedup_result(frame, rep, similarity, reason="semantic_duplicate", stats=stats)
