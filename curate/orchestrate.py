@@ -99,6 +99,7 @@ def run(
     console: Console | None = None,
     engine: str | None = None,
     address: str | None = None,
+    resume: bool = False,
 ) -> PipelineRun:
     """``curate run``: run a pipeline file; with a ``train:`` block, train on the version it wrote and evaluate.
 
@@ -111,7 +112,7 @@ def run(
         Dataset store root.
     output
         Folder of run folders; overrides the recipe's ``output_dir``.
-    benchmarks_dir, env, engine, address
+    benchmarks_dir, env, engine, address, resume
         Passed to :func:`curate.pipeline.run_pipeline` (``engine`` / ``address`` ``None``: the
         pipeline's own ``engine`` / ``ray_address``).
     console
@@ -126,7 +127,7 @@ def run(
     if recipe is not None:  # before curating: no version committed for a run that cannot start
         require_extra("train", what=f"The `train:` block of {path}")
     summary = run_pipeline(path, config=pipeline, store_root=store_root, benchmarks_dir=benchmarks_dir, env=env, console=console,
-                           engine=engine, address=address)
+                           engine=engine, address=address, resume=resume)
     if recipe is None:
         return PipelineRun(summary=summary)
     recipe = local_paths(recipe, path.parent)

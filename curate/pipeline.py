@@ -20,6 +20,7 @@ from curate.engines import get_engine
 from curate.errors import ConfigError, CurateError, StageError
 from curate.formats import read_source
 from curate.records import SCHEMAS
+from curate.stage_cache import StageCache, cache_dir, input_fingerprint
 from curate.stages import StageContext, get_stage
 from curate.stats import StageStats
 from curate.store import Store, parse_ref
@@ -137,6 +138,7 @@ def run_pipeline(
     config: PipelineConfig | None = None,
     engine: str | None = None,
     address: str | None = None,
+    resume: bool = False,
 ) -> RunSummary:
     """Run the pipeline file ``path`` and commit one new version of its output dataset.
 
@@ -163,6 +165,10 @@ def run_pipeline(
     address
         Ray cluster address for ``engine: ray``; ``None``: the pipeline's ``ray_address``, else a
         local cluster.
+    resume
+        Reuse the cached results of the stages a failed or killed run of the same inputs and
+        config finished (``<store>/_cache/stages``, see :mod:`curate.stage_cache`), each
+        announced on ``console``. Every run writes that cache; a committed run deletes what it used.
 
     Raises
     ------
@@ -202,6 +208,10 @@ def run_pipeline(
     kind_changes: list[dict[str, str]] = []
     removed = [inputs.invalid.with_columns(removed_by=pl.lit("convert"))]
     frame = inputs.valid.with_columns(split=pl.lit(None, pl.String))
+    fingerprint = input_fingerprint(
+        files=inputs.files, parents=inputs.parents, sources=config.sources, kind=kind, benchmarks_dir=benchmarks_dir
+    )
+    cache = StageCache(cache_dir(store.root), previous=fingerprint, resume=resume, console=console)
 
     with _progress(console) as progress:
         for spec, cls in zip(specs, stage_classes, strict=True):
@@ -216,7 +226,7 @@ def run_pipeline(
                 env=dict(env or {}),
                 pipeline=str(path),
             )
-            result, stage_stats = stage_engine.run_stage(cls(spec.config), frame, ctx)
+            result, stage_stats = cache.run(stage_engine.run_stage, cls(spec.config), frame, ctx, spec=spec)
             stats.append(stage_stats)
             removed.append(result.removed.with_columns(removed_by=pl.lit(spec.id)))
             frame = result.kept
@@ -238,6 +248,7 @@ def run_pipeline(
         "kind_changes": kind_changes,  # e.g. generate: sft -> preference; removed rows keep their own columns
     }
     version = store.commit(config.output, kind=kind, kept=frame, removed=all_removed, stages=stats, lineage=lineage)
+    cache.forget_used()
     splits = frame.get_column("split").fill_null("train").value_counts().sort("split").iter_rows()
     return RunSummary(
         dataset=config.output,

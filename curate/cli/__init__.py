@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
-from curate.cli import argilla, datasets, evaluate, label, loop, run
+from curate.cli import argilla, cache, datasets, evaluate, label, loop, run
 from curate.cli import serve as serve_cli
 from curate.cli import train as train_cli
 from curate.errors import CurateError
@@ -37,6 +37,7 @@ app.add_typer(train_cli.runs_app, name="runs")
 app.command("export")(train_cli.export)
 app.command("serve")(serve_cli.serve)
 app.add_typer(loop.app, name="loop")
+app.add_typer(cache.app, name="cache")
 
 
 def main() -> None:

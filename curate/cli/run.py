@@ -56,10 +56,15 @@ def run(
         str | None,
         typer.Option("--address", help="Ray cluster address for `--engine ray` (default: the pipeline's `ray_address`, else a local cluster)."),
     ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Reuse the stages a failed or killed run of the same inputs and config finished "
+                     "(cached under STORE/_cache/stages; `curate cache clear` empties it)."),
+    ] = False,
 ) -> None:
     """Run a pipeline and commit one new version of its output dataset (then train, with a `train:` block)."""
     result = run_pipeline_file(pipeline, store_root=store, benchmarks_dir=benchmarks, env=os.environ, console=console,
-                               engine=engine, address=address)
+                               engine=engine, address=address, resume=resume)
     summary = result.summary
     console.print(summary_table(summary))
     splits = ", ".join(f"{k} {v}" for k, v in summary.rows_per_split.items())
