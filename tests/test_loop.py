@@ -153,3 +153,48 @@ def test_an_iteration_stopped_by_an_unreachable_argilla_resumes_without_collecti
     assert [v.version for v in Store(tmp_path / "store").history("banking-feedback")] == [0]
     status = loop_status(loop, loops_root=tmp_path / "loops")
     assert status.select("iteration", "next_step", "collected", "selected").row(0) == (1, "push", 43, 10)
+
+
+def test_one_iteration_end_to_end_with_argilla_annotators_answering_from_gold_labels(
+    tmp_path, shared_data, banking_head, argilla_server
+):
+    import httpx
+
+    from curate.argilla.client import connect
+
+    rows, gold = _production(shared_data, banking_head)
+    loop = _loop_folder(tmp_path, banking_head, rows, label={"url": argilla_server["url"]})
+    env = {"ARGILLA_API_URL": argilla_server["url"], "ARGILLA_API_KEY": argilla_server["api_key"]}
+    first = _run(loop, env=env)
+    assert first.waiting_at == "label"
+    client = connect(argilla_server["url"], argilla_server["api_key"])
+    ds = client.datasets("banking-1", workspace="argilla")
+    records = client.http_client.get(f"/api/v1/datasets/{ds.id}/records", params={"limit": 1000}).json()["items"]
+    assert len(records) == 9  # 10 selected, one of them a correction naming a label: labeled without annotators
+    push_stamp = (tmp_path / "loops" / "banking" / "1" / "push.json").stat().st_mtime_ns
+    assert _run(loop, env=env).waiting_at == "label"  # nobody answered yet: pulls again, pushes nothing
+    assert (tmp_path / "loops" / "banking" / "1" / "push.json").stat().st_mtime_ns == push_stamp
+    assert len(client.http_client.get(f"/api/v1/datasets/{ds.id}/records", params={"limit": 1000}).json()["items"]) == 9
+    assert loop_status(loop, loops_root=tmp_path / "loops")["pending"].to_list() == [9]
+
+    owner = httpx.Client(base_url=argilla_server["url"], headers={"X-Argilla-Api-Key": argilla_server["api_key"]})
+    for record in records:
+        label = gold[record["fields"]["text"]]
+        reply = owner.post(f"/api/v1/records/{record['id']}/responses", json={"values": {"label": {"value": label}}, "status": "submitted"})
+        assert reply.status_code == 201, reply.text
+    done = _run(loop, env=env)
+    assert done.waiting_at is None and (done.folder / "report.md").is_file()
+    store = Store(tmp_path / "store")
+    merged = store.info("intents")
+    assert merged.version == 1 and merged.lineage["parents"] == ["intents@0", "banking-labeled@0"]
+    labeled = store.kept("banking-labeled@0")
+    assert labeled.height == 10 and set(labeled["label"]) <= set(INTENTS)
+    assert sorted(labeled["split"].value_counts().rows()) == [("test", 3), ("train", 7)]
+    status = loop_status(loop, loops_root=tmp_path / "loops").row(0, named=True)
+    assert status["next_step"] == "finished" and status["labeled"] == 10 and status["promoted"] is not None
+    gate = json.loads((done.folder / "gate.json").read_text())["outputs"]
+    assert gate["new_run"] != banking_head.run_id and gate["current"] == banking_head.run_id
+    assert gate["heldout"]["n"] == store.kept("intents@1", split="test").height and gate["failures"]["n"] == 3
+    report = (done.folder / "report.md").read_text()
+    assert ("**Promoted**" in report) == gate["promoted"] and "gate on failures" in report
+    assert _run(loop, env=env).iteration is None  # no new production rows: nothing to do
