@@ -15,10 +15,12 @@ SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 def generate_schemas() -> dict[str, dict[str, Any]]:
     """File name -> JSON Schema for every config file curate reads."""
+    from curate.loop.config import LoopConfig
     from curate.loop.simulate import SimulationConfig
     from curate.train.recipe import Recipe
 
     return {
+        "loop.schema.json": LoopConfig.model_json_schema(),
         "pipeline.schema.json": pipeline_model().model_json_schema(),
         "recipe.schema.json": Recipe.model_json_schema(),
         "simulation.schema.json": SimulationConfig.model_json_schema(),
