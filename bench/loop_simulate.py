@@ -24,6 +24,7 @@ from rich.console import Console
 from curate.loop._sim_report import summarize
 from curate.loop.simulate import STRATEGIES, simulate
 
+MAPPING = {"user": "text", "assistant": "category", "label": "category"}
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "banking77" / "train.csv"
 
 
@@ -36,7 +37,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--epochs", type=float, default=30)
-    ap.add_argument("--learning-rate", type=float, default=None, help="head learning rate; default: the recipe's (1e-3)")
+    ap.add_argument("--learning-rate", type=float, default=None, help="head learning rate; default 1e-3")
     ap.add_argument("--strategies", default=",".join(s for s in STRATEGIES if s != "novelty"))
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "work" / "loop_simulate")
     args = ap.parse_args()
@@ -46,7 +47,7 @@ def main() -> None:
         training["learning_rate"] = args.learning_rate
     sim = {
         "name": "banking_bench",
-        "pool": {"path": str(DATA), "format": "table", "mapping": {"user": "text", "assistant": "category", "label": "category"}},
+        "pool": {"path": str(DATA), "format": "table", "mapping": MAPPING},
         "test_size": args.test,
         "pool_size": args.pool,
         "recipe": {"model": "all-MiniLM-L6-v2", "method": "sft", "adapter": "head", "training": training},
@@ -71,7 +72,8 @@ def main() -> None:
         for (strategy,), rows in summary.means.group_by("strategy", maintain_order=True)
     }
     reach = {k: None if v is None else round(v) for k, v in summary.reach.items()}
-    print(json.dumps({"recipe": training, "seconds": round(seconds, 1), "target": summary.target, "reach": reach, "curves": curves}))
+    numbers = {"recipe": training, "seconds": round(seconds, 1), "target": summary.target, "reach": reach}
+    print(json.dumps(numbers | {"curves": curves}))
 
 
 if __name__ == "__main__":

@@ -64,7 +64,8 @@ def test_curves_have_one_row_per_strategy_seed_and_round(result: SimulationResul
     assert curves.height == 3 * 2 * 3
     assert curves.select("strategy", "seed", "round").unique().height == curves.height
     assert sorted(curves["strategy"].unique()) == ["diversity", "margin", "random"]
-    assert curves.group_by("round").agg(pl.col("labels").unique()).sort("round")["labels"].to_list() == [[100], [200], [300]]
+    labels = curves.group_by("round").agg(pl.col("labels").unique()).sort("round")["labels"].to_list()
+    assert labels == [[100], [200], [300]]
     assert curves["accuracy"].is_between(0.0, 1.0).all()
 
 
@@ -107,7 +108,8 @@ def test_a_pool_smaller_than_the_labels_needed_is_refused(sim_dir: Path, tmp_pat
     for name in ("pool.csv", "test.csv"):
         (tmp_path / name).symlink_to(sim_dir / name)
     path = _write_sim(tmp_path, initial=1000, budget=300, rounds=2)
-    with pytest.raises(ConfigError, match=r"the pool has 1500 rows, fewer than the 1600 labels that initial \+ rounds x budget"):
+    problem = r"the pool has 1500 rows, fewer than the 1600 labels that initial \+ rounds x budget"
+    with pytest.raises(ConfigError, match=problem):
         simulate(path, out=tmp_path / "out", cache_dir=sim_dir / "store" / "_cache" / "embeddings")
 
 
@@ -117,7 +119,8 @@ def test_config_errors_name_the_line_and_field(tmp_path: Path) -> None:
                           capture_output=True, text=True, env={"COLUMNS": "200", "PATH": ""})  # fmt: skip
     assert done.returncode == 1
     assert f"{path}, line 26, strategies[1]: Input should be 'random', 'least_confidence'" in done.stderr
-    with pytest.raises(ConfigError, match=r"line 17, recipe: simulate trains adapter `head` on frozen embeddings; got adapter 'lora'"):
+    problem = r"line 17, recipe: simulate trains adapter `head` on frozen embeddings; got adapter 'lora'"
+    with pytest.raises(ConfigError, match=problem):
         load_simulation(_write_sim(tmp_path, recipe={"model": "m", "method": "sft", "adapter": "lora"}))
     with pytest.raises(ConfigError, match="name a `test` source, or set `test_size`"):
         load_simulation(_write_sim(tmp_path, test=None))

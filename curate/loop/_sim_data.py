@@ -107,7 +107,8 @@ def load_data(
     index = {name: i for i, name in enumerate(classes)}
     # the head's own encoder (not a static / onnx stand-in): these are the features it trains on
     model = encoder_path(config.recipe.model)
-    vectors = embed(pool_texts + test_texts, encoder="minilm", model=model, cache_dir=cache_dir, device=device, progress=track)
+    texts = pool_texts + test_texts
+    vectors = embed(texts, encoder="minilm", model=model, cache_dir=cache_dir, device=device, progress=track)
     return SimData(
         classes=classes,
         pool_x=vectors[: len(pool_texts)],

@@ -38,7 +38,11 @@ def summarize(curves: pl.DataFrame) -> CurveSummary:
     """Mean ± sd over seeds per strategy and round, and where each strategy reaches random's last mean."""
     means = (
         curves.group_by("strategy", "round", maintain_order=True)
-        .agg(pl.col("labels").first(), pl.col("accuracy").mean().alias("mean"), pl.col("accuracy").std().fill_null(0.0).alias("sd"))
+        .agg(
+            pl.col("labels").first(),
+            pl.col("accuracy").mean().alias("mean"),
+            pl.col("accuracy").std().fill_null(0.0).alias("sd"),
+        )
         .sort("strategy", "round", maintain_order=True)
     )
     random = means.filter(pl.col("strategy") == "random")

@@ -42,7 +42,13 @@ def single_threaded() -> Iterator[None]:
 
 
 def fit_and_score(
-    labeled: np.ndarray, *, pool_x: np.ndarray, pool_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, recipe: Recipe
+    labeled: np.ndarray,
+    *,
+    pool_x: np.ndarray,
+    pool_y: np.ndarray,
+    test_x: np.ndarray,
+    test_y: np.ndarray,
+    recipe: Recipe,
 ) -> Fit:
     """Train the recipe's head on ``pool_x[labeled]`` (gold labels) and evaluate it on the test rows.
 

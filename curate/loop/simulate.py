@@ -56,15 +56,21 @@ class SimulationConfig(BaseModel):
 
     name: str = Field(description="Name of the simulation (shown in the summary).")
     # -- data
-    pool: SourceConfig = Field(description="Labeled rows the strategies pick from (sft or prompt records with a `label`).")
+    pool: SourceConfig = Field(
+        description="Labeled rows the strategies pick from (sft or prompt records with a `label`)."
+    )
     test: SourceConfig | None = Field(
         None, description="Labeled rows every round is evaluated on. `None`: `test_size` rows held out from the pool."
     )
     pool_size: int | None = Field(
-        None, ge=1, description="Rows of the pool used (a stratified random subset, the same for every seed); `None`: all."
+        None,
+        ge=1,
+        description="Rows of the pool used (a stratified random subset, the same for every seed); `None`: all.",
     )
     test_size: int | None = Field(
-        None, ge=1, description="Rows of the test set used (stratified subset), or held out from the pool without `test`; "
+        None,
+        ge=1,
+        description="Rows of the test set used (stratified subset), or held out from the pool without `test`; "
         "`None`: all of `test`.",
     )
     split_seed: int = Field(0, description="Seed of the held-out test rows and the `pool_size` / `test_size` subsets.")
@@ -82,7 +88,9 @@ class SimulationConfig(BaseModel):
     initial: int = Field(ge=1, description="Labels to start from, drawn at random from the pool (stratified by label).")
     budget: int = Field(ge=1, description="Labels each strategy adds per round.")
     rounds: int = Field(ge=1, description="Rounds of selection after the initial labels; round 0 is the initial set.")
-    seeds: int = Field(3, ge=1, description="Repetitions with seeds 0 .. seeds-1 (initial labels, head init, random picks).")
+    seeds: int = Field(
+        3, ge=1, description="Repetitions with seeds 0 .. seeds-1 (initial labels, head init, random picks)."
+    )
 
     @field_validator("recipe")
     @classmethod
@@ -198,8 +206,8 @@ def _replay(config: SimulationConfig, data: SimData, *, progress: Progress, task
 
 
 def _progress(console: Console | None) -> Progress:
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    return Progress(*columns, console=console, transient=True, disable=console is None)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    return Progress(*columns, TimeElapsedColumn(), console=console, transient=True, disable=console is None)
 
 
 def _tracker(progress: Progress) -> Any:
