@@ -198,3 +198,43 @@ def test_one_iteration_end_to_end_with_argilla_annotators_answering_from_gold_la
     report = (done.folder / "report.md").read_text()
     assert ("**Promoted**" in report) == gate["promoted"] and "gate on failures" in report
     assert _run(loop, env=env).iteration is None  # no new production rows: nothing to do
+
+
+def _served(i: int) -> dict:
+    return {"prompt": [{"role": "user", "content": f"question {i}"}], "completion": [{"role": "assistant", "content": "answer"}],
+            "model": "m", "ts": f"2026-12-02T06:0{i}:00Z", "meta": {"request_id": f"chatcmpl-{i}"}}  # fmt: skip
+
+
+def test_collect_from_a_serve_feedback_dataset_takes_only_rows_no_iteration_collected(tmp_path):
+    from curate.loop.collect import collect
+    from curate.loop.config import CollectConfig
+    from curate.serve._feedback_commit import commit_feedback
+
+    store = Store(tmp_path / "store")
+    commit_feedback(store, "prod", completions=[_served(1), _served(2)], updates={"chatcmpl-1": {"thumbs": "down"}})
+    config = CollectConfig(dataset="prod")
+    first = collect(config, store=store, feedback_name="loop-feedback", base_dir=tmp_path, iteration=1)
+    assert first.version == 0 and first.rows.height == 2 and first.lineage["dataset"] == "prod@0"
+    assert collect(config, store=store, feedback_name="loop-feedback", base_dir=tmp_path, iteration=2).version is None
+    commit_feedback(store, "prod", completions=[_served(3)], updates={"chatcmpl-2": {"rating": 1}})
+    second = collect(config, store=store, feedback_name="loop-feedback", base_dir=tmp_path, iteration=2)
+    # the new completion, and the one whose feedback arrived since (its content id changed)
+    assert second.version == 1 and sorted(second.rows["ts"]) == ["2026-12-02T06:02:00Z", "2026-12-02T06:03:00Z"]
+    info = store.info("loop-feedback@1")
+    assert info.lineage["ts_range"] == ["2026-12-02T06:02:00Z", "2026-12-02T06:03:00Z"]
+    assert info.stages[-1].removed_by_reason == {"already_collected": 1} and info.lineage["parents"] == ["prod@1"]
+
+
+def test_cli_status_and_a_loop_without_its_training_dataset_fails_before_collecting(tmp_path):
+    import subprocess
+    import sys
+
+    curate = str(Path(sys.executable).with_name("curate"))
+    example = Path(__file__).resolve().parent.parent / "pipelines" / "loop.yaml"
+    run = subprocess.run([curate, "loop", "run", str(example), "--store", "store", "--loops", "loops"], cwd=tmp_path,
+                         capture_output=True, text=True, env={"COLUMNS": "200", "PATH": ""})  # fmt: skip
+    assert run.returncode == 1 and "No dataset named 'support'" in run.stderr + run.stdout
+    assert "Traceback" not in run.stderr and not (tmp_path / "loops").exists() and not (tmp_path / "store").exists()
+    status = subprocess.run([curate, "loop", "status", str(example), "--loops", "loops"], cwd=tmp_path,
+                            capture_output=True, text=True, env={"COLUMNS": "200", "PATH": ""})  # fmt: skip
+    assert status.returncode == 0 and "No iterations under loops yet" in status.stdout

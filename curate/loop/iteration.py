@@ -109,6 +109,7 @@ def run_iteration(
     ctx.state = LoopState(loops_root, ctx.config.name)
     iteration = ctx.state.open_iteration()
     if iteration is None:
+        store.resolve(ctx.config.training)  # a missing training dataset fails before anything is collected
         iteration = ctx.state.new_iteration()
         collected = _steps.collect(ctx, iteration)
         if collected is None:
