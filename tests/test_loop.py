@@ -95,8 +95,15 @@ def test_select_accounts_for_every_row_with_a_reason_failures_first_within_budge
 
 def test_a_loop_file_with_both_collect_sources_is_refused_with_its_line(tmp_path):
     path = tmp_path / "loop.yaml"
-    path.write_text("name: x\ntraining: t\nbudget: 5\nrecipe: {model: m}\ncollect:\n  files: {path: a.jsonl}\n  dataset: prod\n")
+    path.write_text("name: x\ntraining: t\nbudget: 5\nrecipe: {model: m, adapter: head}\ncollect:\n  files: {path: a.jsonl}\n  dataset: prod\n")
     with pytest.raises(ConfigError, match=r"line 6, collect: set exactly one of `files`"):
+        load_loop(path)
+
+
+def test_a_loop_with_a_generative_recipe_is_refused_until_that_path_exists(tmp_path):
+    path = tmp_path / "loop.yaml"
+    path.write_text("name: x\ntraining: t\nbudget: 5\ncollect: {dataset: prod}\nrecipe: {model: m, method: dpo, adapter: lora}\n")
+    with pytest.raises(ConfigError, match=r"line 5, recipe: .*adapter 'lora' needs the generative path"):
         load_loop(path)
 
 
@@ -238,3 +245,35 @@ def test_cli_status_and_a_loop_without_its_training_dataset_fails_before_collect
     status = subprocess.run([curate, "loop", "status", str(example), "--loops", "loops"], cwd=tmp_path,
                             capture_output=True, text=True, env={"COLUMNS": "200", "PATH": ""})  # fmt: skip
     assert status.returncode == 0 and "No iterations under loops yet" in status.stdout
+
+
+def _sft(rows: list[tuple[str, str, str]]) -> pl.DataFrame:
+    valid, _ = build_frame("sft", [{"messages": [{"role": "user", "content": u}, {"role": "assistant", "content": label}],
+                                    "label": label} for u, label, _ in rows])  # fmt: skip
+    return valid.with_columns(split=pl.Series([s for _, _, s in rows]))
+
+
+def test_merge_adds_labeled_rows_but_drops_copies_of_training_rows_and_leaks_of_held_out_rows(tmp_path):
+    from curate.loop.merge import commit_labeled, merge_training
+    from curate.stats import StageStats
+
+    store = Store(tmp_path / "store")
+    leak = "my card was stolen yesterday in the train station and someone used it to pay for groceries twice"
+    old = _sft([("where is my new card", "card_arrival", "train"), ("what exchange rate do you use", "exchange_rate", "train"),
+                (leak, "lost_or_stolen_card", "test")])  # fmt: skip
+    empty = pl.DataFrame(schema={**old.drop("split").schema, "removed_by": pl.String, "reason": pl.String, "detail": pl.String})
+    store.commit("intents", kind="sft", kept=old, removed=empty, stages=[StageStats("convert", "convert", 3, 0, 3, 0)], lineage={})
+    labeled = _sft([("Where is my NEW card", "card_arrival", ""), (leak + " at noon", "lost_or_stolen_card", ""),
+                    ("my pin is blocked", "pin_blocked", ""), ("top up failed again", "top_up_failed", "")]).drop("split")  # fmt: skip
+    ref = commit_labeled(labeled, store=store, name="loop-labeled", holdout=0.25, seed=0, lineage={})
+    held = store.kept(ref, split="test")
+    assert ref == "loop-labeled@0" and held["messages"].list.first().struct.field("content").to_list() == ["my pin is blocked"]
+    merged = merge_training(store, training="intents@0", labeled=ref, lineage={"loop": "t"})
+    rows = store.read(merged).select(text=pl.col("messages").list.first().struct.field("content"), split="split", reason="reason")
+    assert rows.rows() == [
+        ("where is my new card", "train", None), ("what exchange rate do you use", "train", None), (leak, "test", None),
+        ("top up failed again", "train", None),  # the only new row that is neither a copy nor a leak
+        ("Where is my NEW card", None, "exact_duplicate"), (leak + " at noon", None, "heldout_ngram_overlap"),
+    ]  # fmt: skip
+    assert store.info(merged).lineage["parents"] == ["intents@0", "loop-labeled@0"]
+    assert [s.stage for s in store.info(merged).stages] == ["convert", "dedup_exact", "decontaminate"]

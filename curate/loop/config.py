@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from curate.config import SourceConfig
 from curate.loop.strategies import Uncertainty
@@ -111,6 +111,16 @@ class LoopConfig(BaseModel):
     select: SelectConfig = Field(default_factory=SelectConfig, description="How rows are chosen.")
     label: LabelConfig = Field(default_factory=LabelConfig, description="Where annotators answer.")
     gate: GateConfig = Field(default_factory=GateConfig, description="When the new run is promoted.")
+
+    @field_validator("recipe")
+    @classmethod
+    def _intent(cls, recipe: Recipe) -> Recipe:
+        if recipe.adapter != "head":
+            raise ValueError(
+                f"the loop labels intents (adapter `head`); adapter {recipe.adapter!r} needs the generative path "
+                "(preference pairs ranked in Argilla), which `curate loop run` does not run yet"
+            )
+        return recipe
 
     @property
     def feedback_name(self) -> str:

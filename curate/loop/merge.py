@@ -3,8 +3,10 @@
 ``<loop>-labeled`` holds one iteration's labeled rows: a seeded share is held out (split ``test``)
 for the gate, the rest is ``train``. The next training version holds every kept row of the
 previous one (splits unchanged) plus the labeled ``train`` rows, through ``dedup_exact`` against
-what is there: a labeled row whose text is already in the training data is removed with reason
-``exact_duplicate`` (old rows are never removed). Its lineage names both parents.
+what is there (a labeled row whose text is already in the training data is removed with reason
+``exact_duplicate``) and ``decontaminate``'s held-out check (a labeled row that leaks a
+``validation`` / ``test`` row is removed); rows that were there already are never removed. Its
+lineage names both parents.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import numpy as np
 import polars as pl
 
 from curate.records import SCHEMAS, STORE_COLUMNS
-from curate.stages.base import StageContext
+from curate.stages.base import Stage, StageContext
+from curate.stages.decontaminate import Decontaminate, DecontaminateConfig
 from curate.stages.dedup_exact import DedupExact, DedupExactConfig
 from curate.stats import StageStats
 from curate.store import Store
@@ -46,27 +49,40 @@ def commit_labeled(
     return f"{name}@{version}"
 
 
+def _new_rows_only(stage: Stage, frame: pl.DataFrame, *, old_ids: set[str], ctx: StageContext) -> tuple[pl.DataFrame, pl.DataFrame, StageStats]:
+    """Run ``stage`` but remove only rows that are not in ``old_ids`` (the training data there already stays)."""
+    start = time.perf_counter()
+    result = stage.apply(frame, ctx)
+    is_old = pl.col("id").is_in(list(old_ids))
+    back = result.removed.filter(is_old).select(result.kept.columns)
+    removed = result.removed.filter(~is_old).with_columns(removed_by=pl.lit(stage.name))
+    kept = frame.filter(pl.col("id").is_in(pl.concat([result.kept["id"], back["id"]]).to_list()))  # input order
+    reasons = dict(removed.group_by("reason").len().iter_rows()) if removed.height else {}
+    stats = StageStats(stage.name, stage.name, frame.height, 0, kept.height, removed.height, reasons,
+                       seconds=round(time.perf_counter() - start, 3))  # fmt: skip
+    return kept, removed, stats
+
+
 def merge_training(store: Store, *, training: str, labeled: str, lineage: dict[str, Any]) -> str:
     """A new version of the training dataset: ``training`` (a ``name@N``) plus the ``train`` rows of ``labeled``.
 
-    Returns the new ``name@N``.
+    The new rows go through ``dedup_exact`` (against what is there and each other) and
+    ``decontaminate`` (no benchmark, only the held-out check: a new train row that leaks a
+    ``validation`` / ``test`` row is removed). Returns the new ``name@N``.
     """
     name, _ = store.resolve(training)
     old = store.kept(training)
     new = store.kept(labeled, split="train")
     frame = pl.concat([old, new.select(old.columns)], how="vertical_relaxed")
-    start = time.perf_counter()
-    ctx = StageContext(dataset=name, kind="sft", base_dir=store.root, store=store, stage_id="dedup_exact")
-    result = DedupExact(DedupExactConfig()).apply(frame, ctx)
     old_ids = set(old.get_column("id").to_list())
-    back = result.removed.filter(pl.col("id").is_in(list(old_ids)))  # old rows stay, even when they repeat
-    removed = result.removed.filter(~pl.col("id").is_in(list(old_ids))).with_columns(removed_by=pl.lit("dedup_exact"))
-    kept = pl.concat([result.kept, back.select(result.kept.columns)], how="vertical_relaxed")
-    reasons = dict(removed.group_by("reason").len().iter_rows()) if removed.height else {}
-    stats = StageStats("dedup_exact", "dedup_exact", frame.height, 0, kept.height, removed.height, reasons,
-                       seconds=round(time.perf_counter() - start, 3))  # fmt: skip
+    stages, removed = [_convert(frame.height)], []
+    for stage in (DedupExact(DedupExactConfig()), Decontaminate(DecontaminateConfig(cache=False))):
+        ctx = StageContext(dataset=name, kind="sft", base_dir=store.root, store=store, stage_id=stage.name)
+        frame, gone, stats = _new_rows_only(stage, frame, old_ids=old_ids, ctx=ctx)
+        stages.append(stats)
+        removed.append(gone)
     version = store.commit(
-        name, kind="sft", kept=kept, removed=removed, stages=[_convert(frame.height), stats],
+        name, kind="sft", kept=frame, removed=pl.concat(removed, how="diagonal_relaxed"), stages=stages,
         lineage={**lineage, "parents": [training, labeled]},
     )  # fmt: skip
     return f"{name}@{version}"

@@ -30,7 +30,7 @@ def write_report(it: IterationState, gate: dict[str, Any]) -> None:
         f"# Loop iteration {it.number}", "", "## Decision", "", *_decision(gate), "", "## Steps", "",
         f"- collect: {collect.get('rows')} new rows -> `{collect.get('feedback')}` "
         f"(from {collect.get('files') or collect.get('dataset')}; ts {collect.get('ts_range')})",
-        f"- select (budget against `{select.get('training')}`, current run `{select.get('current_run')}`): "
+        f"- select (training `{select.get('training')}`, current run `{select.get('current_run')}`): "
         + ", ".join(f"{k} {v}" for k, v in counts.items()),
         f"- propose: {propose.get('to_label')} rows to label, {propose.get('corrections')} corrections used as labels",
         f"- push: {push.get('created')} records created in Argilla dataset `{push.get('dataset')}` ({push.get('existing')} already there)",
