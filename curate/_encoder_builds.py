@@ -22,6 +22,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from curate.extras import require_extra
+
 __all__ = ["build", "build_key", "user_cache_dir"]
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,8 @@ def build_key(kind: str, source_key: str) -> str:
 
 def build(kind: str, source: str, *, source_key: str, folder: Path) -> tuple[Path, dict[str, Any]]:
     """Path and provenance of the ``kind`` build of ``source`` under ``folder``; built first if absent."""
+    if kind == "onnx":
+        require_extra("onnx", what="The `onnx` encoder")
     final = folder / build_key(kind, source_key)
     if (final / "provenance.json").is_file():
         return final, json.loads((final / "provenance.json").read_text())

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 from curate._encoder_builds import build
+from curate.extras import require_extra
 
 __all__ = ["ENCODERS", "Encoder", "EncoderName", "load_encoder"]
 
@@ -103,6 +104,8 @@ def _weights(name: str, source: str, built: str | None, device: str | None) -> A
         from model2vec import StaticModel
 
         return StaticModel.from_pretrained(built)
+    if name == "onnx":
+        require_extra("onnx", what="The `onnx` encoder")
     return _Onnx(Path(built)) if name == "onnx" else _SentenceTransformer(source, device)
 
 

@@ -27,6 +27,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "generate": ("openai",),
     "serve": ("fastapi", "uvicorn"),
     "augment": ("wn",),
+    "onnx": ("onnxruntime", "onnx"),
 }
 # extras that install another one (pyproject: `eval = ["curate[train]", ...]`)
 INCLUDES: dict[str, tuple[str, ...]] = {"eval": ("train",), "lm-eval": ("train",), "serve": ("train", "generate")}

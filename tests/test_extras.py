@@ -46,6 +46,7 @@ USES: dict[str, tuple[list[str], str]] = {
                "curate.serve.feedback", "curate.cli.serve", "peft", "openai"], ""),
     "augment": (["curate.stages.augment"], "from curate.stages._augment_wordnet import load_lexicon\n"
                 "assert load_lexicon(senses=1).synonyms('refund')"),
+    "onnx": (["curate._encoders", "onnxruntime", "onnx", "onnxruntime.quantization"], ""),
 }  # fmt: skip
 
 
