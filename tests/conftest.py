@@ -61,3 +61,13 @@ def store_root(tmp_path: Path) -> Path:
 
 from lm_fixtures import tiny_lm, train_store  # noqa: E402,F401 - session fixtures shared by train and eval tests
 from flagship_fixtures import flagship_store  # noqa: E402,F401 - the flagship run shared by report and diff tests
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local 2-CPU Ray cluster per test session (about 10-20 s to start); skips without the ray extra."""
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

@@ -1,0 +1,72 @@
+"""The ``ray`` engine: row stages and MinHash on a Ray cluster, the other stages on the driver.
+
+Which stage runs where, and what the driver holds, is listed in docs/engines.md. Every stage
+still goes through :meth:`curate.stages.base.Stage.run`, so the stats row, the error context
+and the result are the local engine's; only where ``apply`` runs changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from curate.engines.base import Engine
+from curate.extras import require_extra
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from curate.stages.base import Stage, StageContext, StageResult
+    from curate.stats import StageStats
+
+__all__ = ["DISTRIBUTED", "RayEngine"]
+
+
+def _distributed() -> dict[str, Callable]:
+    from curate.engines.ray._minhash import minhash
+    from curate.engines.ray._rows import map_rows
+
+    return {"quality": map_rows, "dedup_minhash": minhash}
+
+
+DISTRIBUTED = ("quality", "dedup_minhash")  # stage names with a Ray path; the others run on the driver
+
+
+class RayEngine(Engine):
+    """Runs ``quality`` in ``map_batches`` and ``dedup_minhash``'s signatures and LSH buckets on
+    Ray; every other stage on the driver over the collected frame.
+
+    Parameters
+    ----------
+    address
+        Cluster to join (``ray://head:10001``, ``auto``); ``None`` joins the cluster this process
+        already started, or starts a local one with every core.
+    """
+
+    name = "ray"
+
+    def __init__(self, *, address: str | None = None) -> None:
+        require_extra("ray", what="The `ray` engine")
+        self.address = address
+
+    def connect(self) -> None:
+        """Join (or start) the cluster once, with Ray's progress bars and INFO logs turned down."""
+        import ray
+        import ray.data
+
+        if not ray.is_initialized():
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True  # "first" keep rules and row order equal local
+        context.enable_progress_bars = False
+        context.print_on_execution_start = False
+        logging.getLogger("ray.data").setLevel(logging.ERROR)  # its warnings include "progress bars disabled"
+
+    def run_stage(self, stage: Stage, frame: pl.DataFrame, ctx: StageContext) -> tuple[StageResult, StageStats]:
+        apply = _distributed().get(stage.name)
+        if apply is None or frame.height == 0:
+            return stage.run(frame, ctx)
+        self.connect()
+        return stage.run(frame, ctx, apply=partial(apply, stage))
