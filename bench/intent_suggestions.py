@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """How good are the loop's label suggestions? A BANKING77 ``head`` run's top-k on held-out rows.
 
-    python bench/intent_suggestions.py [--per-intent 10 25] [--test 1500] [--out FILE]
+    python bench/intent_suggestions.py [--per-intent 10 25] [--test 1500] [--lr 1e-3] [--out FILE]
 
 For each ``--per-intent`` (labels per intent the head is trained on, all 77 intents, seeded),
 trains the head (bundled all-MiniLM-L6-v2, pipelines/train-intent-head.yaml's settings) through
@@ -47,12 +47,12 @@ def _test_frame(rows: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame({"id": ids, "source": "banking77", "meta": "{}", "prompt": prompts, "label": rows["category"]})
 
 
-def measure(per_intent: int, *, test: pl.DataFrame, pool: pl.DataFrame, work: Path) -> dict:
+def measure(per_intent: int, *, test: pl.DataFrame, pool: pl.DataFrame, work: Path, lr: float) -> dict:
     picked = pool.filter(pl.int_range(pl.len()).over("category") < per_intent)
     _store(work, picked, f"train{per_intent}")
     recipe = Recipe.model_validate({
         "model": "all-MiniLM-L6-v2", "method": "sft", "adapter": "head", "dataset": f"train{per_intent}",
-        "output_dir": str(work / "runs"), "training": {"epochs": 30, "batch_size": 32},
+        "output_dir": str(work / "runs"), "training": {"epochs": 30, "batch_size": 32, "learning_rate": lr},
     })  # fmt: skip
     started = time.perf_counter()
     run = train(recipe, store=work / "store")
@@ -63,7 +63,7 @@ def measure(per_intent: int, *, test: pl.DataFrame, pool: pl.DataFrame, work: Pa
     proposed = time.perf_counter() - started
     gold = out["label"].to_list()
     labels, scores = out["suggested_labels"].to_list(), out["suggested_scores"].to_list()
-    result = {"per_intent": per_intent, "train_rows": picked.height, "test_rows": out.height,
+    result = {"per_intent": per_intent, "lr": lr, "train_rows": picked.height, "test_rows": out.height,
               "train_s": round(trained, 1), "propose_rows_per_s": round(out.height / proposed, 1)}  # fmt: skip
     for k in (1, 3, 5):
         result[f"top{k}"] = round(sum(g in ls[:k] for g, ls in zip(gold, labels, strict=True)) / len(gold), 4)
@@ -80,6 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-intent", type=int, nargs="+", default=[10, 25])
     parser.add_argument("--test", type=int, default=1500)
+    parser.add_argument("--lr", type=float, default=1e-3, help="head learning rate (the recipe default is 1e-3)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     data = pl.read_csv(DATA).sample(fraction=1.0, shuffle=True, seed=0)
@@ -87,7 +88,7 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.per_intent:
-            results.append(measure(n, test=test, pool=pool, work=Path(tmp)))
+            results.append(measure(n, test=test, pool=pool, work=Path(tmp), lr=args.lr))
             print(json.dumps(results[-1]), flush=True)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
