@@ -170,9 +170,14 @@ def test_one_iteration_end_to_end_with_argilla_annotators_answering_from_gold_la
     from curate.argilla.client import connect
 
     rows, gold = _production(shared_data, banking_head)
-    loop = _loop_folder(tmp_path, banking_head, rows, label={"url": argilla_server["url"]})
+    loop = _loop_folder(tmp_path, banking_head, rows)
+    from curate.argilla.errors import ArgillaError
+
+    down = {"ARGILLA_API_URL": "http://127.0.0.1:9", "ARGILLA_API_KEY": argilla_server["api_key"]}
+    with pytest.raises(ArgillaError):  # stopped between propose and push
+        _run(loop, env=down)
     env = {"ARGILLA_API_URL": argilla_server["url"], "ARGILLA_API_KEY": argilla_server["api_key"]}
-    first = _run(loop, env=env)
+    first = _run(loop, env=env)  # resumes at push
     assert first.waiting_at == "label"
     client = connect(argilla_server["url"], argilla_server["api_key"])
     ds = client.datasets("banking-1", workspace="argilla")
