@@ -243,13 +243,15 @@ def test_cli_status_and_a_loop_without_its_training_dataset_fails_before_collect
 
     curate = str(Path(sys.executable).with_name("curate"))
     example = Path(__file__).resolve().parent.parent / "pipelines" / "loop.yaml"
-    run = subprocess.run([curate, "loop", "run", str(example), "--store", "store", "--loops", "loops"], cwd=tmp_path,
+    run = subprocess.run([curate, "loop", str(example), "--store", "store", "--loops", "loops"], cwd=tmp_path,  # = loop run
                          capture_output=True, text=True, env={"COLUMNS": "200", "PATH": ""})  # fmt: skip
     assert run.returncode == 1 and "No dataset named 'support'" in run.stderr + run.stdout
     assert "Traceback" not in run.stderr and not (tmp_path / "loops").exists() and not (tmp_path / "store").exists()
     status = subprocess.run([curate, "loop", "status", str(example), "--loops", "loops"], cwd=tmp_path,
                             capture_output=True, text=True, env={"COLUMNS": "200", "PATH": ""})  # fmt: skip
     assert status.returncode == 0 and "No iterations under loops yet" in status.stdout
+    typo = subprocess.run([curate, "loop", "simulat"], cwd=tmp_path, capture_output=True, text=True, env={"COLUMNS": "200", "PATH": ""})
+    assert typo.returncode == 2 and "Did you mean 'simulate'?" in typo.stderr
 
 
 def _sft(rows: list[tuple[str, str, str]]) -> pl.DataFrame:

@@ -5,13 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperGroup
 from rich.console import Console
 from rich.markdown import Markdown
 
 from curate.cli.options import DEFAULT_STORE, StoreOption
 
-app = typer.Typer(help="The active-learning loop: select, label, retrain, evaluate.", no_args_is_help=True)
+class _LoopGroup(TyperGroup):
+    """``curate loop LOOP.yaml`` is ``curate loop run LOOP.yaml``: a YAML file (or any file) in place of a command runs it."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and (args[0].endswith((".yaml", ".yml")) or Path(args[0]).is_file()):
+            args = ["run", *args]
+        return super().resolve_command(ctx, args)
+
+
+app = typer.Typer(help="The active-learning loop: select, label, retrain, evaluate.", no_args_is_help=True, cls=_LoopGroup)
 console = Console()
 
 
