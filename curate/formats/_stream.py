@@ -24,9 +24,10 @@ from curate.records import MESSAGES, ROLES, SCHEMAS, record_id
 
 __all__ = ["Block", "blocks", "plain_sft_block"]
 
-_CONTENT_TEXT = re.compile(rb'"content"\s*:\s*"')
-_ROLE_TEXT = re.compile(rb'"role"\s*:\s*"')
-_MESSAGES_KEY = re.compile(rb'"messages"\s*:')
+# A key followed by a string, in the two spacings JSON writers use (others: the row path).
+_CONTENT_TEXT = (b'"content":"', b'"content": "')
+_ROLE_TEXT = (b'"role":"', b'"role": "')
+_MESSAGES_KEY = (b'"messages":[', b'"messages": [')
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 _LONE_HIGH = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])")
 _LONE_LOW = re.compile(rb"(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
@@ -79,10 +80,19 @@ def plain_sft_block(block: Block, *, shown: str) -> pl.DataFrame | None:
             | ~roles.list.contains("user")
         ).any(),
     ).row(0, named=True)
-    texts = len(_CONTENT_TEXT.findall(data)), len(_ROLE_TEXT.findall(data)), len(_MESSAGES_KEY.findall(data))
+    # polars reads a number, a list or an object where text belongs as its JSON text: count
+    # the keys followed by a string instead (a key written another way sends the block to the row path).
+    texts = tuple(_count(data, keys) for keys in (_CONTENT_TEXT, _ROLE_TEXT, _MESSAGES_KEY))
     if checks["bad"] or texts != (checks["n"], checks["n"], frame.height):
         return None
-    return _with_ids(frame, numbers=numbers, shown=shown)
+    # ASCII without escapes holds no character where NFC or the whitespace classes differ.
+    all_plain = data.isascii() and b"\\u" not in data
+    return _with_ids(frame, numbers=numbers, shown=shown, all_plain=all_plain)
+
+
+def _count(data: bytes, spellings: tuple[bytes, bytes]) -> int:
+    tight, spaced = spellings
+    return data.count(tight) + data.count(spaced)
 
 
 def _lone_surrogate(data: bytes) -> bool:
@@ -90,15 +100,16 @@ def _lone_surrogate(data: bytes) -> bool:
     return bool(_SURROGATE.search(data)) and bool(_LONE_HIGH.search(data) or _LONE_LOW.search(data))
 
 
-def _with_ids(frame: pl.DataFrame, *, numbers: list[int], shown: str) -> pl.DataFrame:
-    # One row per message; for ASCII text this folds whitespace as normalise_text does.
-    turns = frame.with_row_index("__r").explode("messages").unnest("messages")
-    per_row = turns.group_by("__r", maintain_order=True).agg(
-        key=pl.concat_str(pl.lit("\x1f"), "role", pl.lit("\x1d"), _folded(pl.col("content"))).str.join(""),
-        plain=~pl.col("content").str.contains(_NOT_PLAIN).any(),
-    )
-    keys, plain = per_row["key"].to_list(), per_row["plain"].to_list()
-    odd = [i for i, p in enumerate(plain) if not p]
+def _with_ids(frame: pl.DataFrame, *, numbers: list[int], shown: str, all_plain: bool) -> pl.DataFrame:
+    message, content = pl.element().struct, pl.element().struct.field("content")
+    # For ASCII text this folds whitespace as normalise_text does.
+    turn = pl.concat_str(pl.lit("\x1f"), message.field("role"), pl.lit("\x1d"), _folded(content))
+    keys = frame.select(pl.col("messages").list.eval(turn).list.join("")).to_series().to_list()
+    if all_plain:
+        odd = []
+    else:
+        odd_rows = frame.select(pl.col("messages").list.eval(content.str.contains(_NOT_PLAIN)).list.any()).to_series()
+        odd = odd_rows.arg_true().to_list()
     by_row = dict(zip(odd, frame["messages"].gather(odd).to_list(), strict=True)) if odd else {}
     ids = [
         xxhash.xxh3_128_hexdigest(b"sft\x1emessages" + key.encode()) if i not in by_row
