@@ -69,10 +69,11 @@ class IterationResult:
     folder: Path | None = None
 
 
-def _context(loop: LoopConfig | str | Path, **kwargs: Any) -> LoopContext:
+def _load(loop: LoopConfig | str | Path) -> tuple[LoopConfig, Path]:
+    """The config and the folder its relative paths resolve against."""
     if isinstance(loop, LoopConfig):
-        return LoopContext(config=loop, base_dir=Path("."), **kwargs)
-    return LoopContext(config=load_loop(loop), base_dir=Path(loop).resolve().parent, **kwargs)
+        return loop, Path(".")
+    return load_loop(loop), Path(loop).resolve().parent
 
 
 def run_iteration(
@@ -104,9 +105,9 @@ def run_iteration(
     :class:`IterationResult`: finished, waiting for labels, or nothing new to collect.
     """
     store = Store(store_root)
-    ctx = _context(loop, store=store, runs_root=Path(runs_root), env=dict(env or {}), client=client,
-                   state=LoopState(loops_root, "_"))  # fmt: skip
-    ctx.state = LoopState(loops_root, ctx.config.name)
+    config, base_dir = _load(loop)
+    ctx = LoopContext(config=config, base_dir=base_dir, store=store, runs_root=Path(runs_root),
+                      state=LoopState(loops_root, config.name), env=dict(env or {}), client=client)  # fmt: skip
     iteration = ctx.state.open_iteration()
     if iteration is None:
         store.resolve(ctx.config.training)  # a missing training dataset fails before anything is collected
@@ -142,17 +143,16 @@ def _row(iteration: IterationState) -> dict[str, Any]:
         "pushed": iteration.outputs("push").get("created"),
         "pending": (label.get("outputs") or {}).get("pending"),
         "labeled": iteration.outputs("merge").get("labeled_rows"),
-        "run": gate.get("run") or iteration.outputs("train").get("run"),
+        "run": iteration.outputs("train").get("run"),  # the run this iteration trained
         "promoted": gate.get("promoted"),
     }
 
 
 def loop_status(loop: LoopConfig | str | Path, *, loops_root: str | Path = "loops") -> pl.DataFrame:
-    """One row per iteration: the next step, rows collected / selected / pushed / pending / labeled, the run and the decision."""
-    config = loop if isinstance(loop, LoopConfig) else load_loop(loop)
+    """One row per iteration: the next step, rows collected / selected / pushed / pending / labeled, the run it
+    trained and whether the gate promoted it."""
+    config, _ = _load(loop)
     rows = [_row(i) for i in LoopState(loops_root, config.name).iterations()]
-    if not rows and not isinstance(loop, LoopConfig):
-        log.info("loop %s has no iterations under %s yet", config.name, loops_root)
     schema = {"iteration": pl.Int64, "next_step": pl.String, "collected": pl.Int64, "selected": pl.Int64,
               "pushed": pl.Int64, "pending": pl.Int64, "labeled": pl.Int64, "run": pl.String, "promoted": pl.Boolean}  # fmt: skip
     return pl.DataFrame(rows, schema=schema)
