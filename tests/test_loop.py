@@ -188,6 +188,10 @@ def test_one_iteration_end_to_end_with_argilla_annotators_answering_from_gold_la
     assert (tmp_path / "loops" / "banking" / "1" / "push.json").stat().st_mtime_ns == push_stamp
     assert len(client.http_client.get(f"/api/v1/datasets/{ds.id}/records", params={"limit": 1000}).json()["items"]) == 9
     assert loop_status(loop, loops_root=tmp_path / "loops")["pending"].to_list() == [9]
+    (tmp_path / "loops" / "banking" / "1" / "push.json").unlink()  # killed after uploading, before recording it
+    assert _run(loop, env=env).waiting_at == "label"
+    push = json.loads((tmp_path / "loops" / "banking" / "1" / "push.json").read_text())["outputs"]
+    assert (push["created"], push["existing"]) == (0, 9)
 
     owner = httpx.Client(base_url=argilla_server["url"], headers={"X-Argilla-Api-Key": argilla_server["api_key"]})
     for record in records:
