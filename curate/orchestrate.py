@@ -79,7 +79,7 @@ def train_and_evaluate(
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, model=model, dataset=dataset, output_dir=str(output) if output else None)
     result = train(recipe, dataset=dataset, model=model, output=output, store=store_root, resume=resume, callbacks=callbacks)
-    if evaluate is None and recipe.evaluate is None:
+    if (evaluate is None and recipe.evaluate is None) or not result.is_main:  # under accelerate launch the main process evaluates
         return result, None
     from curate.evaluate.run import evaluate_after_training  # torch-free, but only needed with a block
     from curate.runs import read_manifest

@@ -63,7 +63,7 @@ def _quantization_config(recipe: Recipe, device: Device) -> Any:
 
 
 def load_model(
-    recipe: Recipe, *, device: Device, tokenizer: PreTrainedTokenizerBase, num_labels: int | None = None
+    recipe: Recipe, *, device: Device, tokenizer: PreTrainedTokenizerBase, num_labels: int | None = None, gpu: int = 0
 ) -> PreTrainedModel:
     """Load the base model for ``recipe``: a causal LM, or a sequence classifier when ``num_labels`` is set.
 
@@ -78,6 +78,9 @@ def load_model(
         Its pad token id is copied into the model config (classifiers need it to find the last token).
     num_labels
         ``None`` loads ``AutoModelForCausalLM``; an int loads ``AutoModelForSequenceClassification``.
+    gpu
+        CUDA device a quantized model is placed on: the process's local index under
+        ``accelerate launch`` (each process holds its own copy on its own GPU), 0 otherwise.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
@@ -85,7 +88,7 @@ def load_model(
     kwargs: dict[str, Any] = {"revision": recipe.revision}
     if recipe.adapter == "qlora":
         kwargs["quantization_config"] = _quantization_config(recipe, device)
-        kwargs["device_map"] = {"": "cpu" if device.kind == "cpu" else 0}
+        kwargs["device_map"] = {"": "cpu" if device.kind == "cpu" else gpu}
     else:
         kwargs["dtype"] = torch.float32 if device.kind == "cpu" else "auto"
     if num_labels is None:

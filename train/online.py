@@ -94,7 +94,7 @@ def _ppo(recipe: Recipe, args: dict[str, Any], **kw: Any) -> Trainer:
         kl_coef=default_beta(recipe),
         stop_token="eos",
         num_sample_generations=0,
-        total_episodes=(recipe.training.max_steps * recipe.training.batch_size * recipe.training.gradient_accumulation)
+        total_episodes=(recipe.training.max_steps * recipe.training.batch_size * recipe.training.gradient_accumulation * kw["devices"])
         if recipe.training.max_steps
         else None,
     )
@@ -120,14 +120,19 @@ def build_online_trainer(
     device: Device,
     run_dir: Path,
     callbacks: list[Any] | None = None,
+    devices: int = 1,
 ) -> Trainer:
-    """The trainer of an online method (ppo, grpo, rloo), ready to ``train()``."""
+    """The trainer of an online method (ppo, grpo, rloo), ready to ``train()``.
+
+    ``devices`` is the number of processes training together (``accelerate launch``): PPO counts
+    its length in episodes, and one optimizer step takes ``batch_size x accumulation x devices``.
+    """
     import trl
 
     args = shared_args(recipe, device=device, run_dir=run_dir, has_validation=False)
     lora = peft_config(recipe, task_type="CAUSAL_LM")
     if recipe.method == "ppo":
-        return _ppo(recipe, args, model=model, tokenizer=tokenizer, device=device, data=data, peft=lora, callbacks=callbacks)
+        return _ppo(recipe, args, model=model, tokenizer=tokenizer, device=device, data=data, peft=lora, callbacks=callbacks, devices=devices)
     reward, reward_tokenizer = load_reward_model(recipe.rl.reward_model or "", device=device)
     rl = recipe.rl
     online = {

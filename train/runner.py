@@ -13,13 +13,14 @@ import yaml
 
 from curate.errors import ConfigError
 from curate.extras import require_extra
-from curate.runs import find_resumable, update_manifest
+from curate.runs import find_resumable, read_manifest, update_manifest
 from curate.store import Store
 from curate.yamlfile import load_yaml_model
 
 from .data import prepare_data
 from .defaults import check_optimizer, default_beta, default_learning_rate, detect_device
 from .mix import mix_train, pin_mix
+from .processes import Processes, current_processes
 from .recipe import ONLINE_METHODS, MixSource, Recipe
 from .registry import new_run_dir, package_versions, recipe_hash
 
@@ -35,6 +36,7 @@ class TrainResult:
     run_id: str
     path: Path
     manifest: dict[str, Any]
+    is_main: bool = True  # False on the other processes of an `accelerate launch`: they leave evaluation to the main one
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -147,6 +149,14 @@ def train(
     resolved = resolve_recipe(recipe, dataset=ref, mix=pin_mix(st, recipe.mix))
     device = detect_device(resolved)
     check_optimizer(resolved, device)
+    if resume and resolved.method == "ppo":
+        raise ConfigError("PPO (trl.experimental.ppo) cannot resume from a checkpoint; start a new run instead.")
+    processes = current_processes(cpu=device.use_cpu)
+    if processes.count > 1 and resolved.adapter == "head":
+        raise ConfigError(
+            f"adapter `head` trains in one process, but this is one of {processes.count} (accelerate launch); "
+            "run `curate train` without accelerate launch."
+        )
     digest = recipe_hash(resolved)
     method = "head" if resolved.adapter == "head" else resolved.method
     data = prepare_data(st.load(ref), method=method, kind=kind, ref=ref)  # fails before any model loads
@@ -156,16 +166,43 @@ def train(
         data, mix = mix_train(data, store=st, ref=ref, kind=kind, method=method, mix=resolved.mix, requested=requested,
                               size=resolved.mix_size, seed=resolved.seed)  # fmt: skip
 
-    root = Path(resolved.output_dir)
-    run_dir = find_resumable(root, digest=digest) if resume else None
-    if resume and run_dir is None:
+    run_dir = _run_folder(Path(resolved.output_dir), recipe=resolved, digest=digest, resume=resume, processes=processes)
+    if processes.is_main:
+        rows = {"train": len(data.train), "validation": len(data.validation) if data.validation is not None else 0}
+        dataset_info = {"ref": ref, "name": name, "version": version, "kind": kind, "requested": recipe.dataset,
+                        "store": str(st.root.resolve()), "rows": rows}  # fmt: skip
+        device_info = {"kind": device.kind, "bf16": device.bf16, "activation_checkpointing": device.activation_checkpointing,
+                       "processes": processes.count}  # fmt: skip
+        _start_manifest(run_dir, resolved, dataset=dataset_info, device=device_info, mix=mix, feedback=data.feedback, digest=digest)
+    try:
+        metrics = _run(resolved, data=data, device=device, run_dir=run_dir, resume=resume, callbacks=callbacks, processes=processes)
+    except BaseException as exc:
+        if processes.is_main:
+            update_manifest(run_dir, status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    if processes.is_main:
+        update_manifest(run_dir, status="completed", finished=datetime.now(UTC).isoformat(timespec="seconds"), metrics=metrics, error=None)
+        log.info("run %s completed: %s", run_dir.name, metrics)
+    processes.wait()  # every process returns the completed manifest
+    return TrainResult(run_id=run_dir.name, path=run_dir, manifest=read_manifest(run_dir), is_main=processes.is_main)
+
+
+def _run_folder(root: Path, *, recipe: Recipe, digest: str, resume: bool, processes: Processes) -> Path:
+    """The run folder: the main process finds it (``--resume``) or creates it; every process gets its path."""
+    found = None
+    if processes.is_main:
+        found = find_resumable(root, digest=digest) if resume else new_run_dir(root, recipe=recipe, digest=digest)
+    found = processes.share(found)
+    if found is None:
         raise ConfigError(f"Nothing to resume: no unfinished run of this recipe (hash {digest[:12]}) under {root}.")
-    if resume and resolved.method == "ppo":
-        raise ConfigError("PPO (trl.experimental.ppo) cannot resume from a checkpoint; start a new run instead.")
-    run_dir = run_dir or new_run_dir(root, recipe=resolved, digest=digest)
-    (run_dir / "recipe.yaml").write_text(yaml.safe_dump(resolved.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+    return found
+
+
+def _start_manifest(run_dir: Path, resolved: Recipe, *, dataset: dict, device: dict, mix: Any, feedback: Any, digest: str) -> None:
+    """Write ``recipe.yaml`` and the manifest of a run that starts (status ``running``)."""
     from .models import model_fingerprint
 
+    (run_dir / "recipe.yaml").write_text(yaml.safe_dump(resolved.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
     update_manifest(
         run_dir,
         run_id=run_dir.name,
@@ -174,32 +211,26 @@ def train(
         base_model=model_fingerprint(resolved.model, revision=resolved.revision),
         method=resolved.method,
         adapter=resolved.adapter,
-        dataset={"ref": ref, "name": name, "version": version, "kind": kind, "requested": recipe.dataset,
-                 "store": str(st.root.resolve()), "rows": {"train": len(data.train),
-                 "validation": len(data.validation) if data.validation is not None else 0}},  # fmt: skip
+        dataset=dataset,
         mix=mix,
-        feedback=data.feedback,  # kto on feedback rows: rows used and skipped per reason; None otherwise
+        feedback=feedback,  # kto on feedback rows: rows used and skipped per reason; None otherwise
         recipe="recipe.yaml",
         recipe_hash=digest,
         versions=package_versions(),
-        device={"kind": device.kind, "bf16": device.bf16, "activation_checkpointing": device.activation_checkpointing},
+        device=device,
         artefact="model",
         metrics={},
         evaluation=None,
     )
-    try:
-        metrics = _run(resolved, data=data, device=device, run_dir=run_dir, resume=resume, callbacks=callbacks)
-    except BaseException as exc:
-        update_manifest(run_dir, status="failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    manifest = update_manifest(run_dir, status="completed", finished=datetime.now(UTC).isoformat(timespec="seconds"),
-                               metrics=metrics, error=None)  # fmt: skip
-    log.info("run %s completed: %s", run_dir.name, metrics)
-    return TrainResult(run_id=run_dir.name, path=run_dir, manifest=manifest)
 
 
-def _run(recipe: Recipe, *, data: Any, device: Any, run_dir: Path, resume: bool, callbacks: list[Any] | None) -> dict[str, Any]:
-    """Load the model, build the trainer, train, save ``model/``; returns the metrics."""
+def _run(
+    recipe: Recipe, *, data: Any, device: Any, run_dir: Path, resume: bool, callbacks: list[Any] | None, processes: Processes
+) -> dict[str, Any]:
+    """Load the model, build the trainer, train, save ``model/`` (main process); returns the metrics.
+
+    Training and the trainer's evaluations are collective: every process runs them.
+    """
     from transformers import set_seed
 
     set_seed(recipe.seed)  # new weights (score / value heads, adapters) start from the recipe's seed
@@ -210,32 +241,65 @@ def _run(recipe: Recipe, *, data: Any, device: Any, run_dir: Path, resume: bool,
     from .models import load_model, load_tokenizer
 
     tokenizer = load_tokenizer(recipe)
-    model = load_model(recipe, device=device, tokenizer=tokenizer, num_labels=1 if recipe.method == "reward" else None)
+    model = load_model(recipe, device=device, tokenizer=tokenizer, num_labels=1 if recipe.method == "reward" else None,
+                       gpu=processes.local_index)  # fmt: skip
     if recipe.method in ONLINE_METHODS:
         from .online import build_online_trainer as build
     else:
         from .trainers import build_trainer as build
-    trainer = build(recipe, data=data, model=model, tokenizer=tokenizer, device=device, run_dir=run_dir, callbacks=callbacks)
-    has_checkpoint = resume and any((run_dir / "checkpoints").glob("checkpoint-*"))
+    trainer = build(recipe, data=data, model=model, tokenizer=tokenizer, device=device, run_dir=run_dir, callbacks=callbacks,
+                    devices=processes.count)  # fmt: skip
+    has_checkpoint = processes.share(resume and any((run_dir / "checkpoints").glob("checkpoint-*")))
     offline = recipe.method not in ONLINE_METHODS
-    before = _train_sample_loss(trainer) if offline and not has_checkpoint else None
+    before = _LossBefore(trainer) if offline and not has_checkpoint else None
+    if before is not None:
+        trainer.add_callback(before.callback)
     started = time.perf_counter()
     if recipe.method == "ppo":
         trainer.train()
     else:
         trainer.train(resume_from_checkpoint=True if has_checkpoint else None)
-    runtime = time.perf_counter() - started
+    runtime = time.perf_counter() - started - (before.seconds if before else 0.0)
     if recipe.adapter == "bottleneck":  # the adapters only, not the frozen base
         from .bottleneck import save_bottleneck
 
-        save_bottleneck(trainer.model, run_dir / "model", base_model=recipe.model)
+        if processes.is_main:
+            save_bottleneck(trainer.model, run_dir / "model", base_model=recipe.model)
     else:
-        trainer.save_model(str(run_dir / "model"))
-    tokenizer.save_pretrained(str(run_dir / "model"))
+        trainer.save_model(str(run_dir / "model"))  # every process (ZeRO-3 / FSDP gather); the main one writes
+    if processes.is_main:
+        tokenizer.save_pretrained(str(run_dir / "model"))
+    processes.wait()
     metrics = _metrics(trainer.state.log_history, trainer.state, runtime)
     if offline:
-        metrics.update(train_sample_loss_before=before, train_sample_loss_after=_train_sample_loss(trainer))
+        metrics.update(train_sample_loss_before=before.loss if before else None, train_sample_loss_after=_train_sample_loss(trainer))
     return metrics
+
+
+class _LossBefore:
+    """Measures the train-sample loss when training begins, after the trainer has wrapped the model.
+
+    Evaluating before ``train()`` would let accelerate mark the bare model as prepared, and
+    ``train()`` would then leave out the DDP wrapper: under ``accelerate launch`` each process
+    would train its own copy, never averaging gradients (transformers 5.24, accelerate 1.15).
+    """
+
+    def __init__(self, trainer: Any) -> None:
+        from transformers import TrainerCallback
+
+        self.loss: float | None = None
+        self.seconds = 0.0
+        outer = self
+
+        class Callback(TrainerCallback):
+            def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+                started = time.perf_counter()
+                outer.loss = _train_sample_loss(trainer)
+                if state.log_history and "eval_train_sample_loss" in state.log_history[-1]:
+                    state.log_history.pop()  # a measurement, not a step of the run's log
+                outer.seconds = time.perf_counter() - started
+
+        self.callback = Callback()
 
 
 def _train_sample_loss(trainer: Any) -> float | None:

@@ -26,7 +26,11 @@ TRAIN_SAMPLE = 32  # rows of the train split whose loss is measured before and a
 
 
 def total_steps(recipe: Recipe, *, rows: int, devices: int = 1) -> int:
-    """Optimizer steps the run will take (AdaLoRA's rank schedule needs it up front)."""
+    """Optimizer steps the run will take (AdaLoRA's rank schedule needs it up front).
+
+    One step takes ``batch_size x gradient_accumulation x devices`` rows (the global batch);
+    ``devices`` is the number of processes training together under ``accelerate launch``.
+    """
     t = recipe.training
     if t.max_steps:
         return t.max_steps
@@ -105,6 +109,7 @@ def build_trainer(
     device: Device,
     run_dir: Path,
     callbacks: list[Any] | None = None,
+    devices: int = 1,
 ) -> Trainer:
     """The TRL trainer for an offline method (sft, pretrain, reward, dpo, kto), ready to ``train()``.
 
@@ -115,12 +120,14 @@ def build_trainer(
         classifier for ``reward``); PEFT wraps it inside the trainer.
     callbacks
         Extra ``transformers`` callbacks (tests use one to interrupt a run).
+    devices
+        Processes training together (``accelerate launch``); the step count follows the global batch.
     """
     import trl
 
     has_val = data.validation is not None
     args = shared_args(recipe, device=device, run_dir=run_dir, has_validation=has_val)
-    steps = total_steps(recipe, rows=len(data.train))
+    steps = total_steps(recipe, rows=len(data.train), devices=devices)
     task = "SEQ_CLS" if recipe.method == "reward" else "CAUSAL_LM"
     # a fixed slice of the train split is evaluated too: the loss on training data before / after
     evals = {"train_sample": data.train.select(range(min(TRAIN_SAMPLE, len(data.train))))}

@@ -34,8 +34,11 @@ def train(
     from curate.orchestrate import train_and_evaluate
 
     result, evaluation = train_and_evaluate(recipe, dataset=dataset, model=model, output=output, store_root=store, resume=resume)
+    if not result.is_main:  # another process of an `accelerate launch`: the main one reports
+        return
     m = result.metrics
-    loss = f"train-sample loss {m['train_sample_loss_before']:.4f} -> {m['train_sample_loss_after']:.4f}, " if m.get("train_sample_loss_after") else ""
+    measured = m.get("train_sample_loss_before") is not None and m.get("train_sample_loss_after") is not None  # none before on --resume
+    loss = f"train-sample loss {m['train_sample_loss_before']:.4f} -> {m['train_sample_loss_after']:.4f}, " if measured else ""
     console.print(f"[green]run[/] {result.path}: {result.manifest['dataset']['ref']}, {loss}{m.get('global_step')} steps")
     if evaluation is not None:
         print_evaluation(evaluation)

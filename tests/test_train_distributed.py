@@ -1,0 +1,118 @@
+"""`curate train` under `accelerate launch --num_processes 2` on CPU (DDP over gloo) on the tiny Llama.
+
+Two real processes train one run: one run folder and one manifest, written by the main
+process; the loss curve equals one process's with the same global batch (2 processes x 2 rows
+vs 1 process x 4 rows); a killed run resumes from its checkpoint across both processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from curate.runs import read_manifest, update_manifest
+from curate.train.recipe import Recipe
+from curate.train.registry import recipe_hash
+
+STEPS = 6
+# Two processes vs one: the same rows in each global batch (accelerate deals the sampler's batches
+# out to the processes) and gradients averaged over the tokens of all processes, so the curves
+# differ only by float summation order. Measured: at most 1e-6 apart (docs/training.md).
+LOSS_TOLERANCE = 1e-4
+
+
+def _recipe(folder: Path, *, model: Path, runs: Path, batch_size: int) -> Path:
+    training = {"max_steps": STEPS, "batch_size": batch_size, "max_length": 64, "learning_rate": 5e-3, "scheduler": "constant",
+                "warmup_ratio": 0.0, "logging_steps": 1, "eval_strategy": "no", "save_strategy": "steps", "save_steps": 3}  # fmt: skip
+    spec = {"model": str(model), "method": "sft", "adapter": "lora", "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
+            "dataset": "support@0", "name": "ddp", "output_dir": str(runs), "training": training}  # fmt: skip
+    path = folder / f"recipe-{batch_size}.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _launch(recipe: Path, *, store: Path, resume: bool = False) -> subprocess.CompletedProcess:
+    """`accelerate launch --multi_gpu --num_processes 2 curate train RECIPE` on CPU, with the venv's accelerate and curate.
+
+    `--multi_gpu` starts the processes with torchrun; with no GPU visible, curate trains on CPU
+    and accelerate joins them over gloo. (`--cpu --num_processes 2` would start one process:
+    accelerate 1.15 starts several CPU processes only through mpirun.)
+    """
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+              "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port())]  # fmt: skip
+    curate = [str(Path(sys.executable).parent / "curate"), "train", str(recipe), "--store", str(store)]
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    done = subprocess.run([*launch, *curate, *(["--resume"] if resume else [])], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    return done
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory: pytest.TempPathFactory, tiny_lm: Path, train_store: Path) -> Path:
+    """The run folder of one 2-process launch (batch 2 per process, checkpoints at steps 3 and 6)."""
+    folder = tmp_path_factory.mktemp("ddp")
+    _launch(_recipe(folder, model=tiny_lm, runs=folder / "runs", batch_size=2), store=train_store)
+    (run,) = (folder / "runs").iterdir()
+    return run
+
+
+def test_two_processes_write_one_run_that_reloads(ddp_run: Path) -> None:
+    from curate.train.export import load_trained
+
+    assert [p.name for p in ddp_run.parent.iterdir()] == [ddp_run.name]  # one run folder, not one per process
+    manifest = read_manifest(ddp_run)
+    assert manifest["status"] == "completed"
+    assert manifest["device"]["processes"] == 2
+    assert manifest["metrics"]["global_step"] == STEPS
+    assert sorted(p.name for p in (ddp_run / "checkpoints").glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-6"]
+    assert (ddp_run / "recipe.yaml").is_file() and (ddp_run / "model" / "adapter_model.safetensors").is_file()
+    model, tokenizer = load_trained(ddp_run)
+    ids = tokenizer("how can I cancel my order?", return_tensors="pt")["input_ids"]
+    assert model(input_ids=ids).logits.shape[-1] == model.config.vocab_size
+
+
+def test_two_processes_follow_the_loss_curve_of_one_process_with_the_same_global_batch(
+    ddp_run: Path, tmp_path: Path, tiny_lm: Path, train_store: Path
+) -> None:
+    from curate.train.runner import train
+
+    single = train(_recipe(tmp_path, model=tiny_lm, runs=tmp_path / "runs", batch_size=4), store=train_store).metrics
+    two = read_manifest(ddp_run)["metrics"]
+    assert len(two["train_loss_history"]) == len(single["train_loss_history"]) == STEPS
+    assert two["train_loss_history"] == pytest.approx(single["train_loss_history"], abs=LOSS_TOLERANCE)
+    assert two["train_loss_history"][-1] < two["train_loss_history"][0] - 0.03  # it learned
+    # the data is sharded: both runs went through the same fraction of an epoch (global batch 4)
+    assert two["epoch"] == pytest.approx(single["epoch"])
+
+
+def test_killed_two_process_run_resumes_from_its_checkpoint_in_the_same_folder(ddp_run: Path, tmp_path: Path, train_store: Path) -> None:
+    runs = tmp_path / "runs"
+    run = runs / ddp_run.name
+    shutil.copytree(ddp_run, run)
+    shutil.rmtree(run / "checkpoints" / "checkpoint-6")  # killed after the checkpoint at step 3
+    shutil.rmtree(run / "model")
+    recipe = yaml.safe_load((run / "recipe.yaml").read_text(encoding="utf-8")) | {"output_dir": str(runs)}
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    # the copy lives under another output_dir, which is part of the recipe hash --resume matches
+    update_manifest(run, status="failed", metrics={}, recipe_hash=recipe_hash(Recipe.model_validate(recipe)))
+    _launch(tmp_path / "recipe.yaml", store=train_store, resume=True)
+    assert [p.name for p in runs.iterdir()] == [run.name]
+    manifest = read_manifest(run)
+    assert manifest["status"] == "completed" and manifest["metrics"]["global_step"] == STEPS
+    expected = read_manifest(ddp_run)["metrics"]["train_loss_history"]
+    assert manifest["metrics"]["train_loss_history"] == pytest.approx(expected, abs=LOSS_TOLERANCE)
+    assert json.loads((run / "checkpoints" / "checkpoint-6" / "trainer_state.json").read_text())["global_step"] == STEPS
