@@ -212,6 +212,7 @@ def test_one_iteration_end_to_end_with_argilla_annotators_answering_from_gold_la
     assert gate["new_run"] != banking_head.run_id and gate["current"] == banking_head.run_id
     assert status["run"] == gate["new_run"] and status["promoted"] == gate["promoted"]
     assert gate["heldout"]["n"] == store.kept("intents@1", split="test").height and gate["failures"]["n"] == 3
+    assert EvalResult.load(done.folder / "eval_failures.json").n_examples == 3
     report = (done.folder / "report.md").read_text()
     assert ("**Promoted**" in report) == gate["promoted"] and "gate on failures" in report
     assert _run(loop, env=env).iteration is None  # no new production rows: nothing to do

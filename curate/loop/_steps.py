@@ -179,6 +179,8 @@ def gate(ctx: LoopContext, it: IterationState) -> Step:
         if current is not None:
             heldout = _evaluate(ctx, new_run, dataset=merged["training"], baseline=current, metric=metric)
             failures = _evaluate(ctx, new_run, dataset=merged["labeled"], baseline=current, metric=metric)
+            heldout.save(it.path("eval_heldout.json"))  # every scored row, for a look at what changed
+            failures.save(it.path("eval_failures.json"))
         decision = decide(heldout, failures, metric=metric)
         outputs = {**decision.to_dict(), "run": new_run if decision.promoted else current, "new_run": new_run,
                    "current": current}  # fmt: skip
