@@ -78,7 +78,7 @@ def timed(name: str, command: list[str]) -> dict:
     hours, minutes, seconds = (float(g) if g else 0.0 for g in wall.groups())
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
     return {"run": name, "wall_s": round(hours * 3600 + minutes * 60 + seconds, 1), "peak_rss_mb": rss // 1024,
-            "stdout": done.stdout[-600:]}
+            "stdout": done.stdout[-1500:]}
 
 
 def main() -> None:
