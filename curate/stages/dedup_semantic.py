@@ -8,7 +8,7 @@ connected components -> one kept row per cluster.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import polars as pl
@@ -21,6 +21,11 @@ from curate.stages._similar_pairs import exact_pairs, ivf_pairs
 from curate.stages.base import Stage, StageConfig, StageContext, StageResult
 from curate.stages.registry import register
 from curate.stats import Phases
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from curate.embeddings import Track
 
 __all__ = ["THRESHOLDS", "DedupSemantic", "DedupSemanticConfig"]
 
@@ -81,24 +86,35 @@ class DedupSemantic(Stage):
     name = "dedup_semantic"
     Config = DedupSemanticConfig
 
+    def text(self, frame: pl.DataFrame, kind: str) -> tuple[pl.Series, np.ndarray]:
+        """The compared text of each row, and the rows whose text is not blank (only those are embedded)."""
+        cfg: DedupSemanticConfig = self.config
+        text = text_of(frame, kind, roles=None if cfg.text == "all" else [cfg.text]).fill_null("")
+        return text, np.flatnonzero(text.str.strip_chars().str.len_chars().to_numpy() > 0)
+
+    def vectors(self, texts: list[str], *, cache_dir: Path | None, track: Track | None = None) -> np.ndarray:
+        """Unit-length embeddings of ``texts`` with this config's encoder (engines call it on workers)."""
+        cfg: DedupSemanticConfig = self.config
+        return embed(texts, encoder=cfg.encoder, model=cfg.model, cache_dir=cache_dir, batch_size=cfg.batch_size,
+                     device=cfg.device, progress=track)
+
     def apply(self, frame: pl.DataFrame, ctx: StageContext) -> StageResult:
         cfg: DedupSemanticConfig = self.config
         phases = Phases()
-        text = text_of(frame, ctx.kind, roles=None if cfg.text == "all" else [cfg.text]).fill_null("")
-        rows = np.flatnonzero(text.str.strip_chars().str.len_chars().to_numpy() > 0)
+        text, rows = self.text(frame, ctx.kind)
         cache_dir = ctx.store.cache_dir("embeddings") if cfg.cache and ctx.store is not None else None
-        with phases("encoder_build"):  # ~0 once built
-            encoder = encoder_of(cfg.encoder, model=cfg.model, device=cfg.device)  # static / onnx: built once per user
         with phases("embed"):
-            vectors = embed(
-                text.gather(rows).to_list(),
-                encoder=cfg.encoder,
-                model=cfg.model,
-                cache_dir=cache_dir,
-                batch_size=cfg.batch_size,
-                device=cfg.device,
-                progress=ctx.track,
-            )
+            vectors = self.vectors(text.gather(rows).to_list(), cache_dir=cache_dir, track=ctx.track)
+        return self.finish(frame, ctx, text=text, rows=rows, vectors=vectors, phases=phases)
+
+    def finish(
+        self, frame: pl.DataFrame, ctx: StageContext, *, text: pl.Series, rows: np.ndarray, vectors: np.ndarray,
+        phases: Phases,
+    ) -> StageResult:
+        """Search ``vectors`` (one per row of ``rows``) for pairs, cluster them, keep one row per cluster."""
+        cfg: DedupSemanticConfig = self.config
+        with phases("encoder_build"):  # ~0 once built (the embed phase built it)
+            encoder = encoder_of(cfg.encoder, model=cfg.model, device=cfg.device)  # static / onnx: built once per user
         threshold = cfg.threshold if cfg.threshold is not None else THRESHOLDS[cfg.encoder]
 
         with phases("search"):

@@ -27,16 +27,18 @@ __all__ = ["DISTRIBUTED", "RayEngine"]
 def _distributed() -> dict[str, Callable]:
     from curate.engines.ray._minhash import minhash
     from curate.engines.ray._rows import map_rows
+    from curate.engines.ray._semantic import semantic
 
-    return {"quality": map_rows, "dedup_minhash": minhash}
+    return {"quality": map_rows, "dedup_minhash": minhash, "dedup_semantic": semantic}
 
 
-DISTRIBUTED = ("quality", "dedup_minhash")  # stage names with a Ray path; the others run on the driver
+DISTRIBUTED = ("quality", "dedup_minhash", "dedup_semantic")  # stages with a Ray path; the others run on the driver
 
 
 class RayEngine(Engine):
-    """Runs ``quality`` in ``map_batches`` and ``dedup_minhash``'s signatures and LSH buckets on
-    Ray; every other stage on the driver over the collected frame.
+    """Runs ``quality`` in ``map_batches``, ``dedup_minhash``'s signatures and LSH buckets and
+    ``dedup_semantic``'s embeddings (actor pool) on Ray; every other stage, and the global steps of
+    those (components, search, keep rule), on the driver over the collected frame.
 
     Parameters
     ----------
@@ -57,7 +59,7 @@ class RayEngine(Engine):
         import ray.data
 
         if not ray.is_initialized():
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # "first" keep rules and row order equal local
         context.enable_progress_bars = False
