@@ -116,3 +116,22 @@ def test_killed_two_process_run_resumes_from_its_checkpoint_in_the_same_folder(d
     expected = read_manifest(ddp_run)["metrics"]["train_loss_history"]
     assert manifest["metrics"]["train_loss_history"] == pytest.approx(expected, abs=LOSS_TOLERANCE)
     assert json.loads((run / "checkpoints" / "checkpoint-6" / "trainer_state.json").read_text())["global_step"] == STEPS
+
+
+def test_adalora_schedule_counts_steps_of_the_global_batch(tmp_path: Path, tiny_lm: Path, train_store: Path) -> None:
+    from curate.store import Store
+    from curate.train.data import prepare_data
+    from curate.train.defaults import detect_device
+    from curate.train.models import load_model, load_tokenizer
+    from curate.train.trainers import build_trainer
+
+    recipe = Recipe.model_validate({"model": str(tiny_lm), "method": "sft", "adapter": "adalora", "dataset": "support@0",
+                                    "training": {"batch_size": 2, "gradient_accumulation": 2, "max_length": 64}})  # fmt: skip
+    data = prepare_data(Store(train_store).load("support@0"), method="sft", kind="sft", ref="support@0")
+    device, tokenizer = detect_device(recipe), load_tokenizer(recipe)
+    rows = len(data.train)
+    for devices in (1, 2):
+        model = load_model(recipe, device=device, tokenizer=tokenizer)
+        trainer = build_trainer(recipe, data=data, model=model, tokenizer=tokenizer, device=device, run_dir=tmp_path, devices=devices)
+        # one optimizer step takes batch_size x accumulation x processes rows
+        assert trainer.model.peft_config["default"].total_step == -(-rows // (4 * devices))
