@@ -212,6 +212,7 @@ def run_pipeline(
         files=inputs.files, parents=inputs.parents, sources=config.sources, kind=kind, benchmarks_dir=benchmarks_dir
     )
     cache = StageCache(cache_dir(store.root), previous=fingerprint, resume=resume, console=console)
+    inputs.valid = inputs.valid.clear()  # `frame` holds the rows now: they are freed once a stage replaces it
 
     with _progress(console) as progress:
         for spec, cls in zip(specs, stage_classes, strict=True):
