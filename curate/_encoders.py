@@ -76,19 +76,25 @@ def _encoder(name: str, source: str, source_key: str, models_dir: Path, device: 
 
 
 def _chunks(texts: list[str], tokenizer: Any, *, window: int) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Texts cut at token boundaries into pieces of at most ``window`` tokens: pieces, their text, their weight."""
-    pieces, owner, weight = [], [], []
+    """Texts cut at token boundaries into pieces of at most ``window`` tokens: the pieces, the text each
+    belongs to, and its weight (its share of a full window)."""
+    pieces: list[str] = []
+    owner: list[int] = []
+    weight: list[float] = []
     for i, text in enumerate(texts):
-        if len(text) <= window:  # a word piece covers at least one character: it fits
-            pieces.append(text), owner.append(i), weight.append(1.0)
-            continue
-        offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
-        if len(offsets) <= window:
-            pieces.append(text), owner.append(i), weight.append(1.0)
-            continue
-        for lo in range(0, len(offsets), window):
-            span = offsets[lo : lo + window]
-            pieces.append(text[span[0][0] : span[-1][1]]), owner.append(i), weight.append(len(span) / window)
+        # a word piece covers at least one character, so a text this short fits without tokenising it
+        offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"] if len(
+            text
+        ) > window else []
+        spans = [offsets[lo : lo + window] for lo in range(0, len(offsets), window)] if len(offsets) > window else []
+        for span in spans:
+            pieces.append(text[span[0][0] : span[-1][1]])
+            owner.append(i)
+            weight.append(len(span) / window)
+        if not spans:
+            pieces.append(text)
+            owner.append(i)
+            weight.append(1.0)
     return pieces, np.array(owner, dtype=np.int64), np.array(weight, dtype=np.float32)
 
 

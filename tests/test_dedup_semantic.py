@@ -11,8 +11,11 @@ import numpy as np
 import polars as pl
 import pytest
 
+from helpers import write_jsonl, write_pipeline
+
 from curate import _encoders
 from curate.embeddings import ENCODERS, default_model, embed
+from curate.pipeline import run_pipeline
 from curate.records import build_frame
 from curate.stages import get_stage
 from curate.stages._dedup_clusters import clusters
@@ -126,3 +129,13 @@ def test_new_texts_extend_the_cache_without_re_embedding_old_ones(tmp_path):
     np.testing.assert_allclose(b[[0, 2]], a[[1, 0]], atol=1e-6)
     assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
     assert len(list(cache.rglob("*.npz"))) == 2
+
+
+def test_the_encoder_provenance_is_in_the_versions_lineage(encoders, tmp_path, store_root):
+    rows = [{"instruction": t, "response": "Let me check.", "category": "card"}
+            for t in ("where is my card", "where is my card?", "I want to close my account")]  # fmt: skip
+    write_jsonl(tmp_path / "data.jsonl", rows)
+    run_pipeline(write_pipeline(tmp_path, stages="  - dedup_semantic: {text: user}\n"), store_root=store_root)
+    (stage,) = [s for s in Store(store_root).info("support@0").stages if s.stage == "dedup_semantic"]
+    assert stage.extra["encoder"] == encoders["static"].provenance
+    assert stage.extra["encoder"]["pca_dims"] == 256 and stage.extra["threshold"] == THRESHOLDS["static"]
