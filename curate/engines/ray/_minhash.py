@@ -62,6 +62,8 @@ def minhash(stage: DedupMinhash, frame: pl.DataFrame, ctx: StageContext) -> Stag
 
     The driver holds the frame, the signatures (``num_perm`` x 4 bytes a row) and the candidate pairs.
     """
+    import ray
+
     cfg = stage.config
     phases = Phases()
     text = stage.text(frame, ctx.kind)
@@ -75,7 +77,9 @@ def minhash(stage: DedupMinhash, frame: pl.DataFrame, ctx: StageContext) -> Stag
     with phases("lsh"):
         buckets = signed.map_batches(_band_rows, batch_format="pyarrow", batch_size=None, fn_kwargs={"bands": bands, "rows": rows,
                                                                                    "seed": cfg.seed})
-        found = collect(buckets.groupby(["band", "bucket"]).map_groups(_bucket_pairs, batch_format="numpy"))
+        partitions = max(1, int(ray.cluster_resources().get("CPU", 1)))  # Ray's default is 200 shuffle partitions
+        grouped = buckets.groupby(["band", "bucket"], num_partitions=partitions)
+        found = collect(grouped.map_groups(_bucket_pairs, batch_format="numpy"))
         pairs = found.select("a", "b").to_numpy().astype(np.int64) if found.height else np.empty((0, 2), np.int64)
         pairs = unique_pairs(pairs, frame.height)
     return stage.finish(frame, ctx, text=text, sig=sig, pairs=pairs, phases=phases)
