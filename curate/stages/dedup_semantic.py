@@ -31,7 +31,8 @@ __all__ = ["THRESHOLDS", "DedupSemantic", "DedupSemanticConfig"]
 
 # Default threshold per encoder (bench/dedup_semantic.py on the shared dedup corpus, docs/dedup.md): static, the
 # lowest with removal precision >= 0.98 on the 20k slice (0.982, recall 0.943); minilm 0.92 (0.990 / 0.981 on the
-# 20k slice); onnx follows minilm (int8 vectors keep cosine 0.96-0.98 to MiniLM's). Cosines differ between encoders.
+# 20k slice; 0.998 / 0.991 on the 2k slice, chunked); onnx 0.92 (0.998 / 0.981 on the 2k slice). Cosines differ
+# between encoders.
 THRESHOLDS: dict[str, float] = {"static": 0.985, "onnx": 0.92, "minilm": 0.92}
 
 
