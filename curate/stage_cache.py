@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +108,7 @@ class StageCache:
     resume: bool = False
     console: Console | None = None
     used: list[Path] = field(default_factory=list)
+    pending: list[threading.Thread] = field(default_factory=list)
 
     def key(self, spec: StageSpec, stage: Stage) -> str:
         """The key of ``spec`` run on the output of the previous stage."""
@@ -148,7 +150,19 @@ class StageCache:
         return result, StageStats(**saved["stats"])
 
     def save(self, key: str, result: StageResult, stats: StageStats) -> None:
-        """Store ``result`` under ``key`` atomically (temp folder, then rename)."""
+        """Store ``result`` under ``key`` atomically (temp folder, then rename), in a thread
+        that overlaps the next stage (the process waits for it at exit, also after a failure)."""
+        writer = threading.Thread(target=self._write, args=(key, result, stats), name=f"stage-cache-{key}")
+        writer.start()
+        self.pending.append(writer)
+
+    def wait(self) -> None:
+        """Wait until every entry this run started writing is in place."""
+        for writer in self.pending:
+            writer.join()
+        self.pending.clear()
+
+    def _write(self, key: str, result: StageResult, stats: StageStats) -> None:
         entry = self.root / key
         if entry.exists():
             self.used.append(entry)
@@ -169,6 +183,7 @@ class StageCache:
 
     def forget_used(self) -> None:
         """Delete the entries this run wrote or reused (its version is committed; nothing to resume)."""
+        self.wait()
         for entry in self.used:
             shutil.rmtree(entry, ignore_errors=True)
         self.used.clear()

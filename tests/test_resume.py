@@ -108,6 +108,11 @@ def _content(store: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     return kept, removed.sort("id", "removed_by")
 
 
+def _entries(store: Path) -> list[Path]:
+    folder = cache_dir(store)
+    return [p for p in folder.iterdir() if not p.name.startswith(".tmp")] if folder.is_dir() else []
+
+
 def _reused(output: str) -> list[str]:
     return [line.split("'")[1] for line in output.splitlines() if line.startswith("resume: reused stage")]
 
@@ -119,11 +124,15 @@ def test_a_killed_run_resumes_from_its_finished_stages_to_the_same_version(tmp_p
 
     killed = _curate(tmp_path, "run", str(pipeline), "--store", str(store))
     _wait_for(Path(f"{flag}.started"), killed)
+    deadline = time.monotonic() + 120  # the finished stages' entries are written beside the next stage
+    while len(_entries(store)) < 3:
+        assert time.monotonic() < deadline, "the finished stages were never cached"
+        time.sleep(0.05)
     killed.send_signal(signal.SIGKILL)
     killed.wait(timeout=60)
     assert killed.returncode == -signal.SIGKILL
     assert "resumed" not in Store(store).names()
-    assert len(list(cache_dir(store).iterdir())) == 3  # dedup_exact, dedup_minhash, quality
+    assert len(_entries(store)) == 3  # dedup_exact, dedup_minhash, quality
 
     flag.write_text("go")
     resumed = _finish(_curate(tmp_path, "run", str(pipeline), "--store", str(store), "--resume"))
@@ -135,7 +144,7 @@ def test_a_killed_run_resumes_from_its_finished_stages_to_the_same_version(tmp_p
     assert _reused(fresh) == []
     for got, want in zip(_content(store), _content(fresh_store), strict=True):
         assert_frame_equal(got, want)
-    assert list(cache_dir(store).iterdir()) == []  # a committed run deletes what it used
+    assert _entries(store) == []  # a committed run deletes what it used
 
 
 def test_resume_reuses_stages_before_a_failure_and_only_with_the_flag(tmp_path):
