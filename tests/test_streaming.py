@@ -154,3 +154,14 @@ def test_exact_duplicates_found_by_the_vectorised_hash_keep_the_first_row():
     assert result.removed["id"].to_list() == [ids[1], ids[3], ids[4]]
     details = [json.loads(d)["duplicate_of"] for d in result.removed["detail"]]
     assert details == [ids[0], ids[0], ids[2]]
+
+
+def test_a_bad_line_in_a_streamed_block_gets_the_row_paths_file_and_line_error(tmp_path):
+    from curate.errors import InputError
+
+    good = json.dumps(UNUSUAL[0])
+    raw_tab = good.replace("Hi", "H\ti")  # a raw control character: not valid JSON text
+    path = tmp_path / "chats.jsonl"
+    path.write_text("\n".join([good] * 250 + [raw_tab] + [good] * 10) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"chats.jsonl, line 251: not valid JSON"):
+        read_source(SourceConfig(path=path.name), base_dir=tmp_path, batch_rows=100)
