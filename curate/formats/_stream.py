@@ -87,6 +87,9 @@ def plain_sft_block(block: Block, *, shown: str) -> pl.DataFrame | None:
         return None
     # ASCII without escapes holds no character where NFC or the whitespace classes differ.
     all_plain = data.isascii() and b"\\u" not in data
+    # A compact copy: the frame read_ndjson returns keeps buffers several times its size alive
+    # (1M rows: 4.9 GB peak kept as is, 2.3 GB copied).
+    frame = frame.gather(pl.int_range(frame.height, eager=True))
     return _with_ids(frame, numbers=numbers, shown=shown, all_plain=all_plain)
 
 
