@@ -9,7 +9,7 @@ the repo), then times, each as its own process under ``/usr/bin/time -v`` (wall,
 
     .venv/bin/python bench/read_speed.py --rows 1000000 [--only bare,exact,four]
 
-Rows repeat the ~27k Bitext conversations; every repeat after the first gets a copy number in
+Rows repeat the 4,514 Bitext conversations; every repeat after the first gets a copy number in
 its user turn, except every fifth row, so about a fifth of the file is exact duplicates.
 """
 
