@@ -215,6 +215,7 @@ def test_one_iteration_end_to_end_with_argilla_annotators_answering_from_gold_la
     assert EvalResult.load(done.folder / "eval_failures.json").n_examples == 3
     report = (done.folder / "report.md").read_text()
     assert ("**Promoted**" in report) == gate["promoted"] and "gate on failures" in report
+    assert "![gate](gate.svg)" in report and (done.folder / "gate.svg").read_text().startswith("<svg")
     assert _run(loop, env=env).iteration is None  # no new production rows: nothing to do
 
 
@@ -290,3 +291,25 @@ def test_merge_adds_labeled_rows_but_drops_copies_of_training_rows_and_leaks_of_
     ]  # fmt: skip
     assert store.info(merged).lineage["parents"] == ["intents@0", "loop-labeled@0"]
     assert [s.stage for s in store.info(merged).stages] == ["convert", "dedup_exact", "decontaminate"]
+
+
+def test_loop_report_plots_the_gate_and_the_learning_curve_over_iterations(tmp_path: Path) -> None:
+    from curate.loop.report import write_report
+    from curate.loop.state import IterationState, write_json
+
+    def check(new: float) -> dict:
+        return {"dataset": "d", "split": "test", "n": 10, "new": new, "new_low": new - 0.1, "new_high": new + 0.05,
+                "current": 0.5, "current_low": 0.4, "current_high": 0.6}  # fmt: skip
+
+    first = {"promoted": True, "reasons": [], "heldout": check(0.6), "failures": check(0.3), "new_run": "a", "current": "z"}
+    write_json(tmp_path / "0" / "gate.json", {"step": "gate", "done": True, "outputs": first, "time": "t"})
+    second = {**first, "heldout": check(0.7), "failures": check(0.5), "new_run": "b", "current": "a"}
+    it = IterationState(folder=tmp_path / "1", number=1)
+    write_report(it, second)
+    report = (tmp_path / "1" / "report.md").read_text()
+    assert "![gate](gate.svg)" in report and "![learning](learning.svg)" in report
+    curve = (tmp_path / "1" / "learning.svg").read_text()
+    assert curve.startswith("<svg") and "iteration" in curve and "failures" in curve
+    alone = IterationState(folder=tmp_path / "other" / "0", number=0)
+    write_report(alone, {"promoted": True, "reasons": ["there is no current run"], "heldout": None, "failures": None})
+    assert not (alone.folder / "gate.svg").exists() and not (alone.folder / "learning.svg").exists()
