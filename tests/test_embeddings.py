@@ -26,7 +26,9 @@ def _long_document(tail: str) -> str:
 def test_static_encoder_is_distilled_from_the_bundled_minilm_with_its_provenance(encoders):
     provenance = encoders["static"].provenance
     weights = Path(default_model()) / "model.safetensors"
-    assert provenance["source_model"] == default_model()
+    # builds are shared by every install of the same weights (keyed by their hash), so the recorded
+    # path may be another virtualenv's copy of the bundled model
+    assert Path(provenance["source_model"]).parts[-2:] == Path(default_model()).parts[-2:]
     assert provenance["source_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
     assert provenance["model2vec_version"] == version("model2vec")
     assert provenance["pca_dims"] == 256
