@@ -14,7 +14,7 @@ from typing import Any
 
 from curate.errors import ConfigError
 
-from .registry import read_manifest, resolve_run, update_manifest
+from curate.runs import read_manifest, resolve_run, update_manifest
 
 __all__ = ["export_run", "load_trained"]
 

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from curate.errors import ConfigError
+from curate.runs import MANIFEST, read_manifest
 
 from .data import MethodData
 from .defaults import Device, default_beta
 from .models import peft_config
-from .registry import MANIFEST, read_manifest
 from .trainers import shared_args
 
 if TYPE_CHECKING:

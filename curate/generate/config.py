@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -65,3 +66,14 @@ class GeneratorConfig(BaseModel):
                 "(remove `url`, or set `backend: openai`)"
             )
         return self
+
+    def resolved(self, base_dir: Path) -> GeneratorConfig:
+        """This config with a relative model folder or runs root of a local backend resolved against
+        ``base_dir`` (the pipeline's folder); an ``openai`` config is returned unchanged."""
+        if self.backend == "openai":
+            return self
+        runs_root = Path(self.runs_root)
+        changes: dict[str, Any] = {"runs_root": str(runs_root if runs_root.is_absolute() else base_dir / runs_root)}
+        if not Path(self.model).is_absolute() and (base_dir / self.model).exists():
+            changes["model"] = str(base_dir / self.model)
+        return self.model_copy(update=changes)

@@ -21,7 +21,7 @@ from curate.extras import require_extra
 from .base import Generator, Prompt
 from .config import GeneratorConfig, Sampling
 
-__all__ = ["TransformersGenerator"]
+__all__ = ["TransformersGenerator", "seeded"]
 
 
 class TransformersGenerator(Generator):
@@ -84,13 +84,13 @@ class TransformersGenerator(Generator):
         from curate.evaluate._inference import inference
 
         cfg = sampling or self.sampling
-        texts = [self._chat_text(p) for p in prompts]
+        texts = [self.chat_text(p) for p in prompts]
         order = self._by_length(texts)
         per_prompt = n if cfg.do_sample else 1
-        kwargs = self._decoding(cfg, num_return_sequences=per_prompt)
+        kwargs = self.decoding(cfg, num_return_sequences=per_prompt)
         device = next(self.model.parameters()).device
         out: list[list[str]] = [[] for _ in prompts]
-        with _left_padded(self.tokenizer) as pad_id, _seeded(cfg, device=device):
+        with _left_padded(self.tokenizer) as pad_id, seeded(cfg, device=device):
             for start in range(0, len(order), cfg.batch_size):
                 idx = order[start : start + cfg.batch_size]
                 batch = [texts[i] for i in idx]
@@ -105,7 +105,7 @@ class TransformersGenerator(Generator):
                     self.progress(len(idx))
         return out
 
-    def _chat_text(self, prompt: Prompt) -> str:
+    def chat_text(self, prompt: Prompt) -> str:
         messages = [{"role": m["role"], "content": m["content"] or ""} for m in prompt]
         if self.tokenizer.chat_template is None:
             raise GenerationError(
@@ -122,7 +122,7 @@ class TransformersGenerator(Generator):
         return sorted(range(len(texts)), key=lengths.__getitem__)
 
     @staticmethod
-    def _decoding(cfg: Sampling, *, num_return_sequences: int) -> dict[str, Any]:
+    def decoding(cfg: Sampling, *, num_return_sequences: int) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"max_new_tokens": cfg.max_new_tokens, "do_sample": cfg.do_sample}
         if cfg.do_sample:
             kwargs.update(temperature=cfg.temperature, top_p=cfg.top_p, top_k=0)
@@ -148,7 +148,7 @@ def _left_padded(tokenizer: Any) -> Iterator[int]:
 
 
 @contextmanager
-def _seeded(cfg: Sampling, *, device: Any) -> Iterator[None]:
+def seeded(cfg: Sampling, *, device: Any) -> Iterator[None]:
     """Seed torch for sampling and restore the global random state (CPU and the model's GPU) afterwards."""
     import torch
 

@@ -65,7 +65,7 @@ def resolve_sources(sources: Sequence[str], *, runs_root: str | Path = "runs") -
         two runs were trained on different bases, or two sources share a name.
     """
     from curate.train.models import model_fingerprint
-    from curate.train.registry import read_manifest, resolve_run
+    from curate.runs import read_manifest, resolve_run
 
     if not sources:
         raise ConfigError("curate serve needs a run or a model folder to serve.")
@@ -103,7 +103,7 @@ def resolve_sources(sources: Sequence[str], *, runs_root: str | Path = "runs") -
 
 
 def _run_folder(source: str, *, runs_root: str | Path, resolve_run: Any) -> Path | None:
-    from curate.train.registry import RunError
+    from curate.runs import RunError
 
     try:
         return resolve_run(source, root=runs_root)

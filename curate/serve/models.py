@@ -16,7 +16,7 @@ from typing import Any
 
 from curate.errors import GenerationError
 from curate.generate.config import Sampling
-from curate.generate.transformers_backend import TransformersGenerator, _seeded
+from curate.generate.transformers_backend import TransformersGenerator, seeded
 
 from ._sources import ServedSources
 
@@ -119,7 +119,7 @@ class ServedModels:
         return (ids, "length") if end is None else (ids[:end], "stop")
 
     def _encode(self, messages: Sequence[Mapping[str, str]]) -> Any:
-        text = self._renderer._chat_text(messages)
+        text = self._renderer.chat_text(messages)
         enc = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)
         return {k: v.to(self.model.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
 
@@ -138,9 +138,9 @@ class ServedModels:
         """``model.generate`` with the generation layer's decoding and seeding (global random state restored)."""
         import torch
 
-        kwargs = TransformersGenerator._decoding(sampling, num_return_sequences=n)
+        kwargs = TransformersGenerator.decoding(sampling, num_return_sequences=n)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
-        with _seeded(sampling, device=self.model.device), torch.no_grad():
+        with seeded(sampling, device=self.model.device), torch.no_grad():
             return self.model.generate(**inputs, **kwargs, pad_token_id=pad, **extra)
 
 

@@ -151,13 +151,13 @@ def meaning(candidates: pl.DataFrame, *, window: tuple[float, float]) -> tuple[l
 
 def label_check(candidates: pl.DataFrame, reasons: list, details: list, *, head: Classifier, kind: str) -> dict:
     """Candidates still in the running whose label the head predicts differently become ``label_changed``."""
-    from curate.train.data import _text, _user_turns  # the text a head run is trained on
+    from curate.train.data import head_text  # the text a head run is trained on
 
     column = conversation_columns(kind)[0]
     labels = candidates["label"].to_list()
     todo = [j for j, r in enumerate(reasons) if r is None and labels[j] in head.labels]
     conversations = candidates[column].gather(todo).to_list() if todo else []
-    predicted = head.predict([_text(_user_turns(c)) for c in conversations])
+    predicted = head.predict([head_text(c) for c in conversations])
     for j, p in zip(todo, predicted, strict=True):
         if p != labels[j]:
             reasons[j], details[j] = "label_changed", {"predicted": p, "head": head.name}

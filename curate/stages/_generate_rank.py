@@ -6,13 +6,12 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from pathlib import Path
 from typing import Any
 
 from curate.errors import GenerationError
 from curate.generate import Generator, GeneratorConfig, load_generator
 
-__all__ = ["Candidate", "Outputs", "generate_candidates", "judge_scores", "resolve_paths"]
+__all__ = ["Candidate", "Outputs", "generate_candidates", "judge_scores"]
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +34,6 @@ class Outputs:
     name: str
     texts: list[list[str] | None]
     errors: dict[int, str]
-
-
-def resolve_paths(config: GeneratorConfig, base_dir: Path) -> GeneratorConfig:
-    """A relative model folder or runs root of a local backend, resolved against the pipeline's folder."""
-    if config.backend == "openai":
-        return config
-    runs_root = Path(config.runs_root)
-    changes: dict[str, Any] = {"runs_root": str(runs_root if runs_root.is_absolute() else base_dir / runs_root)}
-    if not Path(config.model).is_absolute() and (base_dir / config.model).exists():
-        changes["model"] = str(base_dir / config.model)
-    return config.model_copy(update=changes)
 
 
 def generate_candidates(

@@ -40,7 +40,6 @@ from curate.stages._augment_eda import EDA_OPERATIONS, eda
 from curate.stages._augment_noise import NOISE_KINDS, noise
 from curate.stages._augment_rows import Selection, build_candidates, select_sources
 from curate.stages._augment_wordnet import load_lexicon
-from curate.stages._generate_rank import resolve_paths
 from curate.stages.base import Stage, StageConfig, StageContext, StageResult, detail_json
 from curate.stages.registry import register
 from curate.stats import Phases
@@ -227,7 +226,7 @@ class Augment(Stage):
     def _paraphrases(self, texts: list[list[str]], *, ctx: StageContext, notes: dict) -> list[list[list[str]]]:
         """``n`` sampled answers of the generator to ``prompt`` per field text."""
         cfg: AugmentConfig = self.config
-        gen_cfg = resolve_paths(cfg.generator, ctx.base_dir)
+        gen_cfg = cfg.generator.resolved(ctx.base_dir)
         update: dict = {"do_sample": True}
         if "seed" not in gen_cfg.sampling.model_fields_set:
             update["seed"] = cfg.seed

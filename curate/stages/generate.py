@@ -46,7 +46,7 @@ from curate.errors import CurateError, StageError
 from curate.evaluate.config import JudgeConfig
 from curate.generate import GeneratorConfig
 from curate.records import SCHEMAS, record_id
-from curate.stages._generate_rank import Candidate, Outputs, generate_candidates, judge_scores, resolve_paths
+from curate.stages._generate_rank import Candidate, Outputs, generate_candidates, judge_scores
 from curate.stages.base import Stage, StageConfig, StageContext, StageResult, detail_json
 from curate.stages.registry import register
 
@@ -98,7 +98,7 @@ class Generate(Stage):
         for g, config in enumerate(ctx.track(cfg.generators, description="generators", total=len(cfg.generators))):
             try:
                 _, out = generate_candidates(
-                    resolve_paths(config, ctx.base_dir), [turns[i][0] for i in asked], n=cfg.n, env=ctx.env
+                    config.resolved(ctx.base_dir), [turns[i][0] for i in asked], n=cfg.n, env=ctx.env
                 )
             except CurateError as exc:  # a generator that cannot be built (GenerationError is a removal reason)
                 raise StageError(
