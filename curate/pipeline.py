@@ -1,9 +1,7 @@
-"""Run a pipeline file: read sources, apply stages on an engine (local by default), commit one version."""
+"""Run a pipeline file: read sources and apply stages on an engine (local by default), commit one version."""
 
 from __future__ import annotations
 
-import glob
-import hashlib
 import logging
 import time
 from collections.abc import Mapping
@@ -15,15 +13,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from curate import __version__
-from curate.config import PipelineConfig, SourceConfig, load_pipeline, stage_kinds_problem
+from curate.config import PipelineConfig, load_pipeline, stage_kinds_problem
 from curate.engines import get_engine
-from curate.errors import ConfigError, CurateError, StageError
-from curate.formats import read_source
+from curate.engines.inputs import file_sha256
+from curate.errors import ConfigError, StageError
 from curate.records import SCHEMAS
 from curate.stage_cache import StageCache, cache_dir, input_fingerprint
 from curate.stages import StageContext, get_stage
 from curate.stats import StageStats
-from curate.store import Store, parse_ref
+from curate.store import Store
 
 __all__ = ["RunSummary", "run_pipeline"]
 
@@ -40,68 +38,6 @@ class RunSummary:
     stages: list[StageStats]
     rows_per_split: dict[str, int]
     seconds: float
-
-
-@dataclass
-class _Inputs:
-    kind: str
-    valid: pl.DataFrame
-    invalid: pl.DataFrame
-    parents: list[dict]
-    files: list[dict]
-
-
-def _sha256(path: Path) -> str:
-    """Content hash of a file, or of a folder (e.g. a `datasets` save): its files' paths and bytes."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            digest.update(str(file.relative_to(path)).encode() + b"\0")
-        with file.open("rb") as fh:
-            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
-def _is_reference(source: SourceConfig, base_dir: Path, store: Store) -> bool:
-    """A path that names no file but parses as ``name[@N]`` of a stored dataset is a reference."""
-    if glob.has_magic(source.path) or (base_dir / source.path).exists():
-        return False
-    try:
-        name, _ = parse_ref(source.path)
-    except CurateError:
-        return False
-    return name in store.names()
-
-
-def _read_inputs(sources: list[SourceConfig], *, base_dir: Path, store: Store) -> _Inputs:
-    valids, invalids, parents, files, kinds = [], [], [], [], set()
-    for source in sources:
-        if _is_reference(source, base_dir, store):
-            name, version = store.resolve(source.path)
-            kind = store.kind(f"{name}@{version}")
-            rows = store.kept(f"{name}@{version}").select(list(SCHEMAS[kind]))
-            valids.append(rows)
-            parents.append({"dataset": name, "version": version, "rows": rows.height})
-        else:
-            got = read_source(source, base_dir=base_dir)
-            kind = got.kind
-            valids.append(got.valid)
-            invalids.append(got.invalid)
-            files += [{"path": f, "sha256": _sha256(base_dir / f)} for f in got.files]
-        kinds.add(kind)
-    if len(kinds) > 1:
-        raise ConfigError(f"The sources have different record kinds ({', '.join(sorted(kinds))}); a pipeline reads one kind.")
-    (kind,) = kinds
-    invalid_schema = {**SCHEMAS[kind], "reason": pl.String, "detail": pl.String}
-    return _Inputs(
-        kind=kind,
-        valid=pl.concat(valids, how="vertical_relaxed"),
-        invalid=pl.concat(invalids, how="vertical_relaxed") if invalids else pl.DataFrame(schema=invalid_schema),
-        parents=parents,
-        files=files,
-    )
 
 
 def _check_new_kind(kind: str, kept: pl.DataFrame, *, stage_id: str, previous: str) -> None:
@@ -190,20 +126,11 @@ def run_pipeline(
     stage_engine = get_engine(engine or config.engine, address=address or config.ray_address)
 
     t0 = time.perf_counter()
-    inputs = _read_inputs(config.sources, base_dir=base_dir, store=store)
+    inputs = stage_engine.read(config.sources, base_dir=base_dir, store=store)
     kind = inputs.kind
     if problem := stage_kinds_problem(kind, specs):
         raise ConfigError(f"{path}: {problem}. No stage ran; nothing was committed.")
-    convert = StageStats(
-        stage="convert",
-        name="convert",
-        rows_in=inputs.valid.height + inputs.invalid.height,
-        rows_added=0,
-        rows_kept=inputs.valid.height,
-        rows_removed=inputs.invalid.height,
-        removed_by_reason=dict(inputs.invalid.group_by("reason").len().sort("reason").iter_rows()),
-        seconds=time.perf_counter() - t0,
-    )
+    convert = inputs.convert_stats(seconds=time.perf_counter() - t0)
     stats = [convert]
     kind_changes: list[dict[str, str]] = []
     removed = [inputs.invalid.with_columns(removed_by=pl.lit("convert"))]
@@ -241,7 +168,7 @@ def run_pipeline(
     if "split" in all_removed.columns:
         all_removed = all_removed.drop("split")
     lineage = {
-        "pipeline": {"path": str(path), "name": config.name or config.output, "sha256": _sha256(path)},
+        "pipeline": {"path": str(path), "name": config.name or config.output, "sha256": file_sha256(path)},
         "parents": inputs.parents,
         "inputs": inputs.files,
         "curate_version": __version__,

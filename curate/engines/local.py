@@ -1,4 +1,4 @@
-"""The default engine: every stage's ``apply`` runs in this process."""
+"""The default engine: sources are read and every stage's ``apply`` runs in this process."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ __all__ = ["LocalEngine"]
 
 
 class LocalEngine(Engine):
-    """Runs each stage's ``apply`` on the whole frame in this process."""
+    """Reads with :func:`curate.formats.read_source` and runs each stage's ``apply`` on the whole
+    frame, both in this process."""
 
     name = "local"
 
