@@ -75,8 +75,13 @@ def completion_logprobs(
     *,
     batch_size: int = 8,
     max_length: int | None = None,
+    mean: bool = False,
 ) -> list[float]:
-    """Summed log-probability of each completion's tokens given its prompt (the quantity DPO compares)."""
+    """Summed log-probability of each completion's tokens given its prompt (the quantity DPO compares).
+
+    ``mean``: the mean over the completion's tokens instead of their sum (NaN for a completion
+    with no token); the loop's uncertainty of a causal LM's own answer.
+    """
     import torch
 
     encoded = [
@@ -94,7 +99,11 @@ def completion_logprobs(
             for i in range(ids.shape[0]):
                 full, begin = encoded[start + i]
                 # token j (j >= begin) is predicted at position j - 1
-                out[start + i] = float(token_logp[i, max(begin - 1, 0) : len(full) - 1].sum())
+                span = token_logp[i, max(begin - 1, 0) : len(full) - 1]
+                if not mean:
+                    out[start + i] = float(span.sum())
+                else:
+                    out[start + i] = float(span.mean()) if span.numel() else float("nan")
     return out
 
 
