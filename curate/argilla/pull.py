@@ -14,12 +14,15 @@ from curate.argilla.client import connect, find_dataset, iter_records, usernames
 from curate.argilla.errors import ArgillaError, NothingSubmittedError
 from curate.argilla.layout import rows_frame
 from curate.errors import CurateError
+from curate.records import SCHEMAS
 from curate.stats import StageStats
 
 if TYPE_CHECKING:
+    import argilla as rg
+
     from curate.store import Store
 
-__all__ = ["PullResult", "pull"]
+__all__ = ["PullResult", "Pulled", "pull", "pull_frame"]
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,41 @@ class PullResult:
     pending: int
 
 
-def _source_rows(store: Store, answers: list[Answer]) -> pl.DataFrame:
+@dataclass(frozen=True)
+class Pulled:
+    """The answered records of an Argilla preference dataset, resolved; nothing committed (:func:`pull_frame`)."""
+
+    kept: pl.DataFrame  # preference rows, chosen = the side the majority preferred
+    removed: pl.DataFrame  # rows as pushed plus ``reason`` / ``detail`` (tie, both_bad, no_majority, discarded)
+    answered: int
+    pending: int
+    records: int
+    dataset_id: str
+    sources: dict[str, int]  # curate_ref -> answered records
+
+
+def pull_frame(client: rg.Argilla, dataset: str, *, store: Store | None = None, workspace: str = "argilla") -> Pulled:
+    """The answered records of an Argilla preference dataset as kept / removed rows, committing nothing.
+
+    Records nobody answered yet only count in ``pending``. ``store`` reads the pushed rows of
+    records that do not carry them (pushed by older curate versions); ``None``: every record must.
+    """
+    ds = find_dataset(client, dataset, workspace)
+    if ds is None:
+        raise ArgillaError(f"Argilla at {client.api_url} has no dataset {dataset!r} in workspace {workspace!r}.")
+    records = list(iter_records(client, ds.id, responses=True))
+    answers, pending = parse_answers(records, users=usernames(client))
+    if not answers:
+        empty = pl.DataFrame(schema=SCHEMAS["preference"])
+        return Pulled(empty, empty, 0, pending, len(records), str(ds.id), {})
+    rows = _source_rows(store, answers)
+    argilla = {"url": client.api_url, "workspace": workspace, "dataset": dataset}
+    kept, removed = resolve_answers(rows, answers, argilla=argilla)
+    sources = dict(sorted(Counter(a.ref or "unknown" for a in answers).items()))
+    return Pulled(kept, removed, len(answers), pending, len(records), str(ds.id), sources)
+
+
+def _source_rows(store: Store | None, answers: list[Answer]) -> pl.DataFrame:
     """The pushed rows of the answered records: embedded in the records, else read from the store."""
     parts = []
     embedded = [a.row for a in answers if a.row is not None]
@@ -42,7 +79,7 @@ def _source_rows(store: Store, answers: list[Answer]) -> pl.DataFrame:
         parts.append(rows_frame(embedded))
     lookup = {a.row_id: a.ref for a in answers if a.row is None}
     refs = set(lookup.values())
-    if None in refs or any(not _is_version(ref) for ref in refs):
+    if refs and (store is None or None in refs or any(not _is_version(ref) for ref in refs)):
         raise ArgillaError(
             "Some answered records carry neither the pushed row (`curate_row` metadata) nor a stored version "
             f"(`curate_ref` = {sorted(map(str, refs))}): they were not pushed by `curate label push` or the "
@@ -104,37 +141,31 @@ def pull(
         No record has a submitted or discarded response yet; nothing is committed.
     """
     started = time.perf_counter()
-    client = connect(api_url, api_key)
-    ds = find_dataset(client, dataset, workspace)
-    if ds is None:
-        raise ArgillaError(f"Argilla at {api_url} has no dataset {dataset!r} in workspace {workspace!r}.")
-    records = list(iter_records(client, ds.id, responses=True))
-    answers, pending = parse_answers(records, users=usernames(client))
-    if not answers:
+    pulled = pull_frame(connect(api_url, api_key), dataset, store=store, workspace=workspace)
+    if not pulled.answered:
         raise NothingSubmittedError(
-            f"Nobody has submitted an answer in the Argilla dataset {dataset!r} yet ({len(records)} records "
+            f"Nobody has submitted an answer in the Argilla dataset {dataset!r} yet ({pulled.records} records "
             f"pending at {api_url}). Annotate in the web UI, then pull again."
         )
-    rows = _source_rows(store, answers)
+    kept, removed, pending = pulled.kept, pulled.removed, pulled.pending
     argilla = {"url": api_url, "workspace": workspace, "dataset": dataset}
-    kept, removed = resolve_answers(rows, answers, argilla=argilla)
     reasons = dict(removed.group_by("reason").len().sort("reason").iter_rows()) if removed.height else {}
     seconds = time.perf_counter() - started
     stages = [
         StageStats(
             stage="convert",
             name="convert",
-            rows_in=rows.height,
+            rows_in=pulled.answered,
             rows_added=0,
-            rows_kept=rows.height,
+            rows_kept=pulled.answered,
             rows_removed=0,
             seconds=seconds,
-            extra={"argilla_records": len(records), "pending": pending},
+            extra={"argilla_records": pulled.records, "pending": pending},
         ),
         StageStats(
             stage="label",
             name="label",
-            rows_in=rows.height,
+            rows_in=pulled.answered,
             rows_added=0,
             rows_kept=kept.height,
             rows_removed=removed.height,
@@ -142,21 +173,20 @@ def pull(
             seconds=0.0,
         ),
     ]
-    per_ref = Counter(a.ref or "unknown" for a in answers)
     parents = [
         {"dataset": ref.rsplit("@", 1)[0], "version": int(ref.rsplit("@", 1)[1]), "rows": rows}
-        for ref, rows in sorted(per_ref.items())
+        for ref, rows in pulled.sources.items()
         if _is_version(ref)
     ]
     lineage = {
         "parents": parents,
         "argilla": {
             **argilla,
-            "dataset_id": str(ds.id),
-            "records": len(records),
-            "answered": len(answers),
+            "dataset_id": pulled.dataset_id,
+            "records": pulled.records,
+            "answered": pulled.answered,
             "pending": pending,
-            "sources": dict(sorted(per_ref.items())),  # curate_ref -> answered records (pipeline:... too)
+            "sources": pulled.sources,  # curate_ref -> answered records (pipeline:... too)
         },
     }
     version = store.commit(
@@ -172,6 +202,6 @@ def pull(
         version=version,
         kept=kept.height,
         removed_by_reason=reasons,
-        answered=len(answers),
+        answered=pulled.answered,
         pending=pending,
     )
