@@ -24,7 +24,7 @@ from .processes import Processes, current_processes
 from .recipe import ONLINE_METHODS, MixSource, Recipe
 from .registry import new_run_dir, package_versions, recipe_hash
 
-__all__ = ["TrainResult", "load_recipe", "local_paths", "resolve_recipe", "train"]
+__all__ = ["TrainResult", "load_recipe", "local_paths", "resolve_recipe", "resumable_run", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,20 @@ def resolve_recipe(recipe: Recipe, *, dataset: str, mix: list[MixSource] | None 
     rl = recipe.rl.model_copy(update={"beta": default_beta(recipe)})
     pinned = {"mix": [m.model_dump() for m in mix]} if mix is not None else {}
     return Recipe.model_validate({**recipe.model_dump(), "dataset": dataset, "training": training.model_dump(), "rl": rl.model_dump(), **pinned})
+
+
+def resumable_run(recipe: Recipe, *, store: str | Path = "datasets") -> Path | None:
+    """The unfinished run folder that ``train(recipe, store=store, resume=True)`` would continue, or ``None``.
+
+    ``recipe`` names its ``dataset`` and ``output_dir``; the run is found as ``train`` finds it:
+    by the hash of the resolved recipe (dataset pinned to ``name@N``), among runs not completed.
+    """
+    if not recipe.dataset:
+        raise ConfigError("resumable_run needs a recipe with a `dataset` (name@N) to look up its unfinished run.")
+    st = Store(store)
+    name, version = st.resolve(recipe.dataset)
+    resolved = resolve_recipe(recipe, dataset=f"{name}@{version}", mix=pin_mix(st, recipe.mix))
+    return find_resumable(Path(resolved.output_dir), digest=recipe_hash(resolved))
 
 
 def _metrics(history: list[dict[str, Any]], state: Any, runtime: float) -> dict[str, Any]:
