@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from curate.config import load_pipeline
 from curate.extras import require_extra
 from curate.pipeline import RunSummary, run_pipeline
+from curate.train.defaults import detect_device
+from curate.train.processes import Processes, current_processes
 from curate.train.recipe import Recipe
 from curate.train.runner import TrainResult, load_recipe, local_paths, train
 
@@ -29,6 +32,10 @@ if TYPE_CHECKING:
 
 __all__ = ["PipelineRun", "run", "train_and_evaluate"]
 
+# Under `accelerate launch` the other processes wait this long for the main one to curate; the
+# launch's own collective timeout (10 min under NCCL) is shorter than a large curation.
+CURATION_PATIENCE = timedelta(hours=24)
+
 
 @dataclass
 class PipelineRun:
@@ -37,6 +44,7 @@ class PipelineRun:
     summary: RunSummary
     training: TrainResult | None = None
     evaluation: EvalResult | None = None
+    is_main: bool = True  # False on the other processes of an `accelerate launch`: the main one curated and reports
 
 
 def train_and_evaluate(
@@ -120,14 +128,23 @@ def run(
 
     A ``dataset`` set in the ``train:`` block is used as given; when it is unset the new
     version (``output@N``) is trained on. A top-level ``evaluate:`` block wins over the recipe's.
+
+    Under ``accelerate launch`` (a ``train:`` block), the main process alone curates and commits;
+    the others wait for its summary (or raise when it failed), then every process trains the
+    same version.
     """
     path = Path(path)
     pipeline = load_pipeline(path)
     recipe = pipeline.train  # type: ignore[attr-defined]
+    processes = Processes()
     if recipe is not None:  # before curating: no version committed for a run that cannot start
         require_extra("train", what=f"The `train:` block of {path}")
-    summary = run_pipeline(path, config=pipeline, store_root=store_root, benchmarks_dir=benchmarks_dir, env=env, console=console,
-                           engine=engine, address=address, resume=resume)
+        processes = current_processes(cpu=detect_device(recipe).use_cpu)  # as `train` will find them
+    summary = processes.on_main(
+        lambda: run_pipeline(path, config=pipeline, store_root=store_root, benchmarks_dir=benchmarks_dir, env=env, console=console,
+                             engine=engine, address=address, resume=resume),
+        what=f"curating {path}", patience=CURATION_PATIENCE,
+    )  # fmt: skip
     if recipe is None:
         return PipelineRun(summary=summary)
     recipe = local_paths(recipe, path.parent)
@@ -135,4 +152,4 @@ def run(
         recipe, dataset=recipe.dataset or f"{summary.dataset}@{summary.version}", store_root=store_root, output=output,
         evaluate=pipeline.evaluate, env=env,  # type: ignore[attr-defined]
     )  # fmt: skip
-    return PipelineRun(summary=summary, training=training, evaluation=evaluation)
+    return PipelineRun(summary=summary, training=training, evaluation=evaluation, is_main=processes.is_main)

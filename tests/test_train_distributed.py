@@ -1,14 +1,17 @@
-"""`curate train` under `accelerate launch --num_processes 2` on CPU (DDP over gloo) on the tiny Llama.
+"""`curate train` and `curate run` under `accelerate launch --num_processes 2` on CPU (DDP over gloo) on the tiny Llama.
 
 Two real processes train one run: one run folder and one manifest, written by the main
 process; the loss curve equals one process's with the same global batch (2 processes x 2 rows
 vs 1 process x 4 rows); a killed run resumes from its checkpoint across both processes.
+`curate run` with a `train:` block curates once, on the main process: one version committed,
+one run trained on it; a stage that fails stops both processes with one error.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -45,18 +48,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(recipe: Path, *, store: Path, resume: bool = False) -> subprocess.CompletedProcess:
-    """`accelerate launch --multi_gpu --num_processes 2 curate train RECIPE` on CPU, with the venv's accelerate and curate.
+def _accelerate(*args: str, monitor_interval: float = 0.1) -> subprocess.CompletedProcess:
+    """`accelerate launch --multi_gpu --num_processes 2 curate ARGS` on CPU, with the venv's accelerate and curate.
 
     `--multi_gpu` starts the processes with torchrun; with no GPU visible, curate trains on CPU
     and accelerate joins them over gloo. (`--cpu --num_processes 2` would start one process:
-    accelerate 1.15 starts several CPU processes only through mpirun.)
+    accelerate 1.15 starts several CPU processes only through mpirun.) ``monitor_interval``:
+    seconds torchrun takes to notice that a process exited (and stop the others).
     """
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-              "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port())]  # fmt: skip
-    curate = [str(Path(sys.executable).parent / "curate"), "train", str(recipe), "--store", str(store)]
+              "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
+              "--monitor_interval", str(monitor_interval)]  # fmt: skip
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    done = subprocess.run([*launch, *curate, *(["--resume"] if resume else [])], env=env, capture_output=True, text=True, timeout=300)
+    # the timeout is the hang check: a launch that finishes or fails returns well within it
+    return subprocess.run([*launch, str(Path(sys.executable).parent / "curate"), *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def _launch(recipe: Path, *, store: Path, resume: bool = False) -> subprocess.CompletedProcess:
+    """`curate train RECIPE` on two processes; asserts that it succeeded."""
+    done = _accelerate("train", str(recipe), "--store", str(store), *(["--resume"] if resume else []))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
     return done
 
@@ -135,3 +145,59 @@ def test_adalora_schedule_counts_steps_of_the_global_batch(tmp_path: Path, tiny_
         trainer = build_trainer(recipe, data=data, model=model, tokenizer=tokenizer, device=device, run_dir=tmp_path, devices=devices)
         # one optimizer step takes batch_size x accumulation x processes rows
         assert trainer.model.peft_config["default"].total_step == -(-rows // (4 * devices))
+
+
+def _pipeline(folder: Path, shared_data: Path, *, model: Path, split: dict) -> Path:
+    """48 rows of the Bitext sample -> `split` -> `support`, then a 2-step LoRA run on the new version."""
+    import polars as pl
+
+    csv = shared_data / "bitext_customer_support" / "Bitext_Sample_Customer_Support_Training_Dataset.csv"
+    pl.read_csv(csv, n_rows=48, infer_schema=False).write_csv(folder / "bitext.csv")
+    training = {"max_steps": 2, "batch_size": 2, "max_length": 64, "save_strategy": "no", "eval_strategy": "no", "logging_steps": 1}
+    spec = {
+        "source": {"path": "bitext.csv", "format": "table", "kind": "sft",
+                   "mapping": {"user": "instruction", "assistant": "response", "label": "category"}},
+        "stages": [{"split": split}],
+        "output": "support",
+        "train": {"model": str(model), "adapter": "lora", "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
+                  "output_dir": str(folder / "runs"), "training": training},
+    }  # fmt: skip
+    path = folder / "support.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_curate_run_on_two_processes_commits_one_version_and_trains_one_run_on_it(
+    tmp_path: Path, shared_data: Path, tiny_lm: Path
+) -> None:
+    from curate.store import Store
+    from curate.train.export import load_trained
+
+    pipeline = _pipeline(tmp_path, shared_data, model=tiny_lm, split={"test": 0.1, "validation": 0.1})
+    done = _accelerate("run", str(pipeline), "--store", str(tmp_path / "store"))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    assert [v.version for v in Store(tmp_path / "store").history("support")] == [0]  # the main process alone committed
+    (run,) = (tmp_path / "runs").iterdir()
+    manifest = read_manifest(run)
+    assert manifest["status"] == "completed" and manifest["dataset"]["ref"] == "support@0"
+    assert manifest["device"]["processes"] == 2 and manifest["metrics"]["global_step"] == 2
+    assert done.stdout.count("committed support@0") == 1 and done.stdout.count("trained ") == 1  # the main process reports
+    model, tokenizer = load_trained(run)
+    ids = tokenizer("how can I cancel my order?", return_tensors="pt")["input_ids"]
+    assert model(input_ids=ids).logits.shape[-1] == model.config.vocab_size
+
+
+def test_a_stage_failing_on_the_main_process_stops_both_processes_with_one_error_and_commits_nothing(
+    tmp_path: Path, shared_data: Path, tiny_lm: Path
+) -> None:
+    pipeline = _pipeline(tmp_path, shared_data, model=tiny_lm, split={"test": 0.1, "stratify_by": "no_such_column"})
+    # torchrun looks every 5 s: both processes have to stop on their own, not be stopped by it
+    done = _accelerate("run", str(pipeline), "--store", str(tmp_path / "store"), monitor_interval=5)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert output.count("error: split: stratify_by column 'no_such_column' is not in the data") == 1, output[-6000:]  # curated once
+    assert "The main process of this accelerate launch failed while curating" in output, output[-6000:]
+    # torchrun's report names each process with its exit status: both exited with curate's error status
+    exits = re.findall(r"rank\s*: (\d+) .*\n\s*exitcode\s*: (-?\d+)", done.stderr)
+    assert sorted(exits) == [("0", "1"), ("1", "1")], done.stderr[-4000:]
+    assert not (tmp_path / "store" / "support").exists() and not (tmp_path / "runs").exists()

@@ -65,6 +65,8 @@ def run(
     """Run a pipeline and commit one new version of its output dataset (then train, with a `train:` block)."""
     result = run_pipeline_file(pipeline, store_root=store, benchmarks_dir=benchmarks, env=os.environ, console=console,
                                engine=engine, address=address, resume=resume)
+    if not result.is_main:  # another process of an `accelerate launch`: the main one curated and reports
+        return
     summary = result.summary
     console.print(summary_table(summary))
     splits = ", ".join(f"{k} {v}" for k, v in summary.rows_per_split.items())
