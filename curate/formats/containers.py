@@ -13,7 +13,7 @@ import gzip
 import io
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import polars as pl
 
 from curate.errors import InputError
 
-__all__ = ["Row", "read_rows", "rows_of_jsonl"]
+__all__ = ["Row", "head_rows", "read_rows", "rows_of_jsonl", "table_batches"]
 
 Row = tuple[int, dict[str, Any]]
 
@@ -75,11 +75,12 @@ def read_rows(path: Path, *, shown: str) -> list[Row]:
     return reader(data, shown)
 
 
-def _decode(data: bytes, shown: str) -> str:
+def _decode(data: bytes, shown: str, *, first_line: int = 1) -> str:
     try:
-        return data.decode("utf-8-sig")
+        # A byte order mark counts only at the start of the file.
+        return data.decode("utf-8-sig" if first_line == 1 else "utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        line = data.count(b"\n", 0, exc.start) + first_line
         raise InputError(
             f"{shown}, line {line}: not UTF-8 text (byte {exc.start}: {exc.reason}); re-encode the file as UTF-8."
         ) from None
@@ -123,16 +124,18 @@ def _loads(text: str, *, shown: str, line: int = 1) -> Any:
         raise InputError(f"{shown}, line {line + offset}: {_TOO_LONG}.") from None
 
 
-def rows_of_jsonl(data: bytes, *, shown: str) -> list[Row]:
-    """Rows of JSONL bytes, numbered by physical line; bad lines raise :class:`InputError`."""
-    return _read_jsonl(data, shown)
+def rows_of_jsonl(data: bytes, *, shown: str, first_line: int = 1) -> list[Row]:
+    """Rows of JSONL bytes, numbered by physical line from ``first_line`` (the file line ``data``
+    starts at); bad lines raise :class:`InputError` naming the file and that line."""
+    return _read_jsonl(data, shown, first_line=first_line)
 
 
-def _read_jsonl(data: bytes, shown: str) -> list[Row]:
+def _read_jsonl(data: bytes, shown: str, *, first_line: int = 1) -> list[Row]:
     rows: list[Row] = []
     # Split on \n only: str.splitlines() also breaks at U+2028, U+2029, U+0085 and others,
     # which JSON allows raw inside strings (and curate's own exports write raw).
-    for number, line in enumerate(_decode(data, shown).split("\n"), start=1):
+    text = _decode(data, shown, first_line=first_line)
+    for number, line in enumerate(text.split("\n"), start=first_line):
         if not line.strip(_JSON_SPACE):
             continue
         try:
@@ -180,20 +183,40 @@ def _json_items(document: Any) -> list[Any] | None:
     return [document]
 
 
-def _read_csv(data: bytes, shown: str, *, separator: str = ",") -> list[Row]:
+def table_batches(path: Path, *, shown: str, rows: int) -> Iterator[tuple[int, pl.DataFrame]]:
+    """A CSV, TSV or Parquet file (maybe compressed) ``rows`` rows at a time, each batch with the
+    1-based number of its first row; cells as :func:`read_rows` reads them (CSV: all text)."""
+    suffixes = [s.lower() for s in path.suffixes]
+    compressed = suffixes[-1] in _OPENERS
+    inner = suffixes[-2] if compressed else suffixes[-1]
+    what = "Parquet" if inner == ".parquet" else "CSV"
+    if compressed:
+        frame = _table_frame(_OPENERS[suffixes[-1]](path), inner=inner, shown=shown)
+        scan = frame.lazy()
+    elif inner == ".parquet":
+        scan = pl.scan_parquet(path)
+    else:
+        scan = pl.scan_csv(path, infer_schema=False, separator="\t" if inner == ".tsv" else ",")
+    first = 1
     try:
-        frame = pl.read_csv(data, infer_schema=False, separator=separator)
+        for batch in scan.collect_batches(chunk_size=rows):
+            yield first, batch
+            first += batch.height
     except pl.exceptions.PolarsError as exc:
-        raise InputError(f"{shown}: not a readable CSV file ({exc}).") from None
-    return list(enumerate(frame.iter_rows(named=True), start=1))
+        raise InputError(f"{shown}: not a readable {what} file ({exc}).") from None
 
 
-def _read_parquet(data: bytes, shown: str) -> list[Row]:
+def _table_frame(data: bytes, *, inner: str, shown: str) -> pl.DataFrame:
     try:
-        frame = pl.read_parquet(io.BytesIO(data))
+        if inner == ".parquet":
+            return pl.read_parquet(io.BytesIO(data))
+        return pl.read_csv(data, infer_schema=False, separator="\t" if inner == ".tsv" else ",")
     except pl.exceptions.PolarsError as exc:
-        raise InputError(f"{shown}: not a readable Parquet file ({exc}).") from None
-    return list(enumerate(frame.iter_rows(named=True), start=1))
+        raise InputError(f"{shown}: not a readable {'Parquet' if inner == '.parquet' else 'CSV'} file ({exc}).") from None
+
+
+def _read_table(data: bytes, shown: str, *, inner: str) -> list[Row]:
+    return list(enumerate(_table_frame(data, inner=inner, shown=shown).iter_rows(named=True), start=1))
 
 
 def _read_hf_folder(path: Path, *, shown: str) -> list[Row]:
@@ -218,7 +241,31 @@ _READERS: dict[str, Callable[[bytes, str], list[Row]]] = {
     ".jsonl": _read_jsonl,
     ".ndjson": _read_jsonl,
     ".json": _read_json,
-    ".csv": _read_csv,
-    ".tsv": lambda data, shown: _read_csv(data, shown, separator="\t"),
-    ".parquet": _read_parquet,
+    ".csv": lambda data, shown: _read_table(data, shown, inner=".csv"),
+    ".tsv": lambda data, shown: _read_table(data, shown, inner=".tsv"),
+    ".parquet": lambda data, shown: _read_table(data, shown, inner=".parquet"),
 }
+
+
+def head_rows(path: Path, *, shown: str, rows: int) -> tuple[list[Row], list[str] | None]:
+    """The first ``rows`` rows of a file, and its columns when the container fixes them.
+
+    Plain JSONL, CSV and Parquet files are read only as far as needed; JSONL has no fixed
+    columns (``None``: a later line may add a key). Anything else is read whole, and its columns
+    are every key of every row. Errors are :func:`read_rows`'s for those rows.
+    """
+    suffix = path.suffix.lower() if path.is_file() else ""
+    if suffix in (".jsonl", ".ndjson"):
+        lines, found = [], 0
+        with path.open("rb") as fh:
+            for line in fh:
+                lines.append(line)
+                found += bool(line.strip(b" \t\r\n"))
+                if found >= rows:
+                    break
+        return rows_of_jsonl(b"".join(lines), shown=shown), None
+    if suffix in (".csv", ".tsv", ".parquet"):
+        frame = next(table_batches(path, shown=shown, rows=rows), (1, pl.DataFrame()))[1]
+        return list(enumerate(frame.iter_rows(named=True), start=1)), frame.columns
+    found = read_rows(path, shown=shown)
+    return found[:rows], list(dict.fromkeys(key for _, row in found for key in row))

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import bz2
 import glob
-from dataclasses import dataclass
+import gzip
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from curate.errors import InputError
-from curate.formats._stream import blocks, plain_sft_block
-from curate.formats.containers import Row, read_rows, rows_of_jsonl
-from curate.formats.conversions import CONVERTERS
+from curate.formats._rows import convert_rows
+from curate.formats.chunks import SourceRows, jsonl_block, read_table_chunk, resolve_source
+from curate.formats.containers import read_rows, table_batches
 from curate.formats.detect import detect_format, natural_kind
-from curate.formats.table import check_mapping, table_record
+from curate.formats.table import check_mapping
 from curate.records import build_frame
 
 if TYPE_CHECKING:
@@ -22,30 +24,12 @@ if TYPE_CHECKING:
 
 __all__ = ["BATCH_ROWS", "SourceRows", "read_source", "read_source_rows", "resolve_files"]
 
-# Lines per block on the batch path: ~100 MB of typical chat JSONL, a bounded share of memory.
+# Rows per block or batch: ~100 MB of typical chat JSONL, a bounded share of memory.
 BATCH_ROWS = 100_000
 
-
-@dataclass(frozen=True)
-class SourceRows:
-    """What one source produced.
-
-    Attributes
-    ----------
-    kind
-        The record kind of every row (given by the source or inferred from the format).
-    valid
-        Rows that fit the kind's schema, as :func:`curate.records.build_frame` returns them.
-    invalid
-        Rows that do not, with ``reason`` and ``detail``; stage ``convert`` records them as removed.
-    files
-        The files read, in order, as they appear in the ``source`` column.
-    """
-
-    kind: str
-    valid: pl.DataFrame
-    invalid: pl.DataFrame
-    files: list[str]
+_JSONL = (".jsonl", ".ndjson")
+_TABLES = (".csv", ".tsv", ".parquet")
+_STREAM_OPENERS = {".gz": gzip.open, ".bz2": bz2.open}
 
 
 def resolve_files(pattern: str, *, base_dir: Path) -> list[tuple[str, Path]]:
@@ -64,50 +48,6 @@ def resolve_files(pattern: str, *, base_dir: Path) -> list[tuple[str, Path]]:
     return [(str(m) if absolute else m.relative_to(base_dir).as_posix(), m) for m in matches]
 
 
-def _recast(record: dict[str, Any], *, have: str, want: str, format: str, path: str) -> dict[str, Any]:
-    """Turn a record of the kind a format produces into the kind the source asks for."""
-    if have == want:
-        return record
-    if want == "prompt" and have == "sft":
-        messages = record.get("messages")
-        while (
-            isinstance(messages, list)
-            and messages
-            and isinstance(messages[-1], dict)
-            and messages[-1].get("role") == "assistant"
-        ):
-            messages = messages[:-1]
-        return {"prompt": messages, "label": record.get("label"), "meta": record["meta"]}
-    if want == "prompt" and have in ("preference", "feedback"):
-        return {"prompt": record.get("prompt"), "label": record.get("label"), "meta": record["meta"]}
-    raise InputError(
-        f"{path} is in {format} format, whose rows become {have} records; they cannot be read as "
-        f"kind {want}. Set `kind: {have}` (or `kind: prompt` to keep only the prompts), or leave it out."
-    )
-
-
-def _convert(rows: list[Row], *, source: SourceConfig, shown: str, kind: str | None) -> tuple[str, list[dict]]:
-    format = source.format
-    if format == "auto":
-        format = "table" if source.mapping else detect_format([row for _, row in rows], path=shown)
-    first = rows[0][1] if rows else None
-    kind = kind or source.kind or natural_kind(format, first_row=first, mapping=source.mapping)
-    if format == "table":
-        columns = list(dict.fromkeys(key for _, row in rows for key in row))
-        mapping = check_mapping(source.mapping, kind=kind, columns=columns, path=shown)
-    records = []
-    for line, row in rows:
-        if format == "table":
-            record = table_record(row, kind=kind, mapping=mapping)
-        else:
-            have, record = CONVERTERS[format](row)
-            record = _recast(record, have=have, want=kind, format=format, path=shown)
-        record["meta"]["line"] = line
-        record["source"] = shown
-        records.append(record)
-    return kind, records
-
-
 def read_source(source: SourceConfig, *, base_dir: Path, batch_rows: int = BATCH_ROWS) -> SourceRows:
     """Read every file of a source and convert its rows to validated records.
 
@@ -119,8 +59,10 @@ def read_source(source: SourceConfig, *, base_dir: Path, batch_rows: int = BATCH
     base_dir
         The folder relative paths resolve against (the pipeline file's folder).
     batch_rows
-        Lines per block when a ``messages`` JSONL file is read in blocks (polars parses a block,
-        ids are hashed per column); the result is the row path's, row for row.
+        Rows per block of a JSONL file (plain or ``.gz`` / ``.bz2``) or batch of a CSV, TSV or
+        Parquet file. Each is converted on its own: on the batch path (polars parses it, ids
+        are hashed per column) when it is plain, else row by row; the result is
+        :func:`read_source_rows`'s, row for row. JSON arrays and ``datasets`` folders are read whole.
 
     Returns
     -------
@@ -143,57 +85,83 @@ def read_source(source: SourceConfig, *, base_dir: Path, batch_rows: int = BATCH
 
 
 def read_source_rows(source: SourceConfig, *, base_dir: Path) -> SourceRows:
-    """:func:`read_source` row by row, every file through Python dicts (the reference path)."""
+    """:func:`read_source` row by row, every file whole through Python dicts (the reference path)."""
     return _read(source, base_dir=base_dir, batch_rows=None)
 
 
 def _read(source: SourceConfig, *, base_dir: Path, batch_rows: int | None) -> SourceRows:
     kind: str | None = source.kind
-    valid, invalid, files = [], [], []
+    parts: list[SourceRows] = []
+    files = []
     for shown, path in resolve_files(source.path, base_dir=base_dir):
-        streamed = _read_blocks(path, source=source, shown=shown, rows=batch_rows) if batch_rows else None
-        if streamed is None:
-            kind, records = _convert(read_rows(path, shown=shown), source=source, shown=shown, kind=kind)
-            streamed = [build_frame(kind, records)]
+        # Every file of a source gives one kind: the first file's.
+        file_source = source.model_copy(update={"kind": kind})
+        if batch_rows is None:
+            parts.append(_whole_file(path, source=file_source, shown=shown))
         else:
-            kind = "sft"
-        valid += [good for good, _ in streamed]
-        invalid += [bad for _, bad in streamed]
+            parts += _streamed(path, source=file_source, shown=shown, rows=batch_rows)
+        kind = parts[-1].kind
         files.append(shown)
-    return SourceRows(kind=kind, valid=pl.concat(valid), invalid=pl.concat(invalid), files=files)
+    valid = pl.concat([part.valid for part in parts])
+    invalid = pl.concat([part.invalid for part in parts])
+    return SourceRows(kind=kind, valid=valid, invalid=invalid, files=files)
 
 
-def _streamable(path: Path, source: SourceConfig) -> bool:
-    return (
-        path.is_file()
-        and path.suffix.lower() in (".jsonl", ".ndjson")
-        and source.format in ("auto", "messages")
-        and not source.mapping
-        and source.kind in (None, "sft")
-    )
+def _whole_file(path: Path, *, source: SourceConfig, shown: str) -> SourceRows:
+    rows = read_rows(path, shown=shown)
+    format = source.format
+    if format == "auto":
+        format = "table" if source.mapping else detect_format([row for _, row in rows], path=shown)
+    kind = source.kind or natural_kind(format, first_row=rows[0][1] if rows else None, mapping=source.mapping)
+    if format == "table":
+        columns = list(dict.fromkeys(key for _, row in rows for key in row))
+        check_mapping(source.mapping, kind=kind, columns=columns, path=shown)
+    records = convert_rows(rows, format=format, kind=kind, mapping=source.mapping, shown=shown)
+    valid, invalid = build_frame(kind, records)
+    return SourceRows(kind=kind, valid=valid, invalid=invalid, files=[shown])
 
 
-def _read_blocks(path: Path, *, source: SourceConfig, shown: str, rows: int) -> list[tuple] | None:
-    """``messages`` JSONL in blocks: plain blocks on the batch path, the others row by row.
+def _container(path: Path) -> tuple[str, bool]:
+    """The suffix that tells the container (under any ``.gz`` / ``.bz2``), and whether it is compressed."""
+    suffixes = [s.lower() for s in path.suffixes] if path.is_file() else []
+    compressed = bool(suffixes) and suffixes[-1] in _STREAM_OPENERS
+    inner = suffixes[-2] if compressed and len(suffixes) > 1 else suffixes[-1] if suffixes and not compressed else ""
+    return inner, compressed
 
-    ``None`` when the file is not such a file (judged from its first block): read it whole.
-    """
-    if not _streamable(path, source):
-        return None
-    frames = []
-    empty = build_frame("sft", [])[1]
-    for block in blocks(path, rows=rows):
-        fast = plain_sft_block(block, shown=shown)
-        if fast is not None:
-            frames.append((fast, empty))
-            continue
-        found = rows_of_jsonl(block.as_file(), shown=shown)
-        if not frames:  # the first block decides whether this is a messages file at all
-            format = source.format
-            if format == "auto":
-                format = detect_format([row for _, row in found], path=shown)
-            if format != "messages" or natural_kind("messages", first_row=found[0][1] if found else None, mapping=None) != "sft":
-                return None
-        _, records = _convert(found, source=source.model_copy(update={"format": "messages"}), shown=shown, kind="sft")
-        frames.append(build_frame("sft", records))
-    return frames or None
+
+def _streamed(path: Path, *, source: SourceConfig, shown: str, rows: int) -> list[SourceRows]:
+    inner, _ = _container(path)
+    if inner not in (*_JSONL, *_TABLES):
+        return [_whole_file(path, source=source, shown=shown)]
+    resolved = resolve_source(source, path=path, shown=shown)
+    if inner in _TABLES:
+        parts = [read_table_chunk(batch, first_row=first, source=resolved, shown=shown)
+                 for first, batch in table_batches(path, shown=shown, rows=rows)]
+    else:
+        parts, columns = [], {}
+        for first, data in _jsonl_blocks(path, shown=shown, rows=rows):
+            part, keys = jsonl_block(data, first_line=first, source=resolved, shown=shown)
+            parts.append(part)
+            columns |= dict.fromkeys(keys)
+        if resolved.format == "table":
+            check_mapping(resolved.mapping, kind=resolved.kind, columns=list(columns), path=shown)
+    if not parts:
+        valid, invalid = build_frame(resolved.kind, [])
+        parts = [SourceRows(kind=resolved.kind, valid=valid, invalid=invalid, files=[shown])]
+    return parts
+
+
+def _jsonl_blocks(path: Path, *, shown: str, rows: int) -> Iterator[tuple[int, bytes]]:
+    """``(first line, bytes)`` of ``rows`` lines at a time, decompressing as it goes."""
+    _, compressed = _container(path)
+    opener = _STREAM_OPENERS[path.suffix.lower()] if compressed else open
+    first = 1
+    try:
+        with opener(path, "rb") as fh:
+            while lines := [line for _, line in zip(range(rows), fh, strict=False)]:
+                yield first, b"".join(lines)
+                first += len(lines)
+    except (OSError, EOFError) as exc:
+        if not compressed:
+            raise
+        raise InputError(f"Cannot decompress {shown}: {exc}.") from None
