@@ -201,3 +201,27 @@ def test_a_stage_failing_on_the_main_process_stops_both_processes_with_one_error
     exits = re.findall(r"rank\s*: (\d+) .*\n\s*exitcode\s*: (-?\d+)", done.stderr)
     assert sorted(exits) == [("0", "1"), ("1", "1")], done.stderr[-4000:]
     assert not (tmp_path / "store" / "support").exists() and not (tmp_path / "runs").exists()
+
+
+_WAIT_FOR_MAIN = """
+import sys, time
+from datetime import timedelta
+import torch.distributed as dist
+from curate.train.processes import Processes
+
+rank, port = int(sys.argv[1]), sys.argv[2]
+dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2, timeout=timedelta(seconds=2))
+processes = Processes(count=2, index=rank, local_index=rank)
+print(processes.on_main(lambda: time.sleep(6) or "support@7", what="curating", patience=timedelta(minutes=2)))
+"""
+
+
+def test_other_processes_wait_for_the_main_one_longer_than_the_launch_collective_timeout() -> None:
+    # the launch's collectives time out after 2 s (NCCL's default is 10 min); the main process works for 6 s
+    port = str(_free_port())
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, "-c", _WAIT_FOR_MAIN, str(rank), port], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for rank in (0, 1)]  # fmt: skip
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs[1][1][-3000:] + outs[0][1][-3000:]
+    assert [out.strip() for out, _ in outs] == ["support@7", "support@7"]
