@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING
 import polars as pl
 import pyarrow as pa
 
+from curate.formats._batch import JsonFacts, TypedFacts, finish, parse_jsonl
+from curate.formats._batch_chat import BATCH_CONVERTERS
+from curate.formats._batch_table import table_plan
 from curate.formats._rows import convert_rows
 from curate.formats.containers import head_rows, rows_of_jsonl
 from curate.formats.detect import detect_format, natural_kind
@@ -127,6 +130,12 @@ def read_jsonl_block(data: bytes, *, first_line: int, source: SourceConfig, show
 
 def jsonl_block(data: bytes, *, first_line: int, source: SourceConfig, shown: str) -> tuple[SourceRows, list[str]]:
     """:func:`read_jsonl_block`, and the keys the block's lines have (a table's columns)."""
+    parsed = parse_jsonl(data, first_line=first_line)
+    if parsed is not None:
+        frame, numbers = parsed
+        fast = _batch(frame, source=source, shown=shown, numbers=numbers, facts=JsonFacts(data))
+        if fast is not None:
+            return fast, frame.columns
     rows = rows_of_jsonl(data, shown=shown, first_line=first_line)
     keys = list(dict.fromkeys(key for _, row in rows for key in row)) if source.format == "table" else []
     return _from_rows(rows, source=source, shown=shown), keys
@@ -157,8 +166,28 @@ def read_table_chunk(table: pa.Table | pl.DataFrame, *, first_row: int, source: 
     cannot tell a missing key from a null one, and the row path keeps only the keys a line has.
     """
     frame = table if isinstance(table, pl.DataFrame) else pl.from_arrow(table)
+    numbers = list(range(first_row, first_row + frame.height))
+    fast = _batch(frame, source=source, shown=shown, numbers=numbers, facts=TypedFacts()) if frame.height else None
+    if fast is not None:
+        return fast
     rows = list(enumerate(frame.iter_rows(named=True), start=first_row))
     return _from_rows(rows, source=source, shown=shown)
+
+
+def _batch(frame: pl.DataFrame, *, source: SourceConfig, shown: str, numbers: list[int], facts: JsonFacts | TypedFacts) -> SourceRows | None:
+    """The block on the batch path when it is plain, else ``None``."""
+    if source.format == "table":
+        plan = table_plan(frame, facts, kind=source.kind, mapping=source.mapping)
+    else:
+        plan = BATCH_CONVERTERS[source.format](frame, facts)
+    valid = finish(frame, plan, kind=source.kind, numbers=numbers, shown=shown, facts=facts)
+    if valid is None:
+        return None
+    return SourceRows(kind=source.kind, valid=valid, invalid=_empty_invalid(source.kind), files=[shown])
+
+
+def _empty_invalid(kind: str) -> pl.DataFrame:
+    return build_frame(kind, [])[1]
 
 
 def _from_rows(rows: list, *, source: SourceConfig, shown: str) -> SourceRows:
