@@ -79,8 +79,10 @@ def completion_logprobs(
 ) -> list[float]:
     """Summed log-probability of each completion's tokens given its prompt (the quantity DPO compares).
 
-    ``mean``: the mean over the completion's tokens instead of their sum (NaN for a completion
-    with no token); the loop's uncertainty of a causal LM's own answer.
+    ``mean``: the mean over the completion's tokens instead of their sum, up to and including
+    the end-of-turn (EOS) token: what the model writes, not the template text after it (ChatML's
+    newline), which it never generates. NaN for a completion with no token. The loop's
+    uncertainty of a causal LM's own answer.
     """
     import torch
 
@@ -99,12 +101,20 @@ def completion_logprobs(
             for i in range(ids.shape[0]):
                 full, begin = encoded[start + i]
                 # token j (j >= begin) is predicted at position j - 1
-                span = token_logp[i, max(begin - 1, 0) : len(full) - 1]
                 if not mean:
-                    out[start + i] = float(span.sum())
-                else:
-                    out[start + i] = float(span.mean()) if span.numel() else float("nan")
+                    out[start + i] = float(token_logp[i, max(begin - 1, 0) : len(full) - 1].sum())
+                    continue
+                span = token_logp[i, max(begin - 1, 0) : _answer_end(full, begin, tokenizer.eos_token_id) - 1]
+                out[start + i] = float(span.mean()) if span.numel() else float("nan")
     return out
+
+
+def _answer_end(ids: list[int], begin: int, eos: int | None) -> int:
+    """One past the completion's last EOS token (``len(ids)`` when it has none)."""
+    for j in range(len(ids) - 1, begin - 1, -1):
+        if ids[j] == eos:
+            return j + 1
+    return len(ids)
 
 
 def dpo_reward_margins(

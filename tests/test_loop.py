@@ -21,6 +21,7 @@ from curate.loop.gate import decide
 from curate.loop.iteration import loop_status, run_iteration
 from curate.loop.propose import intent_texts
 from curate.loop.select import REASONS, reason_counts, select_rows
+from curate.loop.strategies import uncertainty
 from curate.records import build_frame
 from curate.store import Store
 
@@ -77,7 +78,7 @@ def test_select_accounts_for_every_row_with_a_reason_failures_first_within_budge
     texts = intent_texts(frame)
     selection = select_rows(
         frame, texts=texts, training_texts=intent_texts(store.kept(banking_head.ref, split="train")), budget=10,
-        config=SelectConfig(), embed=embed, probs=_probs(_head(ctx, banking_head.run_id), texts),
+        config=SelectConfig(), embed=embed, uncertainty=uncertainty(_probs(_head(ctx, banking_head.run_id), texts), "margin"),
     )  # fmt: skip
     assert selection.height == frame.height and selection["id"].to_list() == frame["id"].to_list()
     assert selection.filter(pl.col("selected"))["reason"].null_count() == selection["selected"].sum()
@@ -100,11 +101,42 @@ def test_a_loop_file_with_both_collect_sources_is_refused_with_its_line(tmp_path
         load_loop(path)
 
 
-def test_a_loop_with_a_generative_recipe_is_refused_until_that_path_exists(tmp_path):
+LOOP_HEAD = "name: x\ntraining: t\nbudget: 5\nmodel: m\ncollect: {dataset: prod}\n"
+
+
+def test_a_generative_recipe_without_a_generate_block_is_refused_at_load(tmp_path):
     path = tmp_path / "loop.yaml"
-    path.write_text("name: x\ntraining: t\nbudget: 5\ncollect: {dataset: prod}\nrecipe: {model: m, method: dpo, adapter: lora}\n")
-    with pytest.raises(ConfigError, match=r"line 5, recipe: .*adapter 'lora' needs the generative path"):
+    path.write_text(LOOP_HEAD + "recipe: {model: m, method: dpo, adapter: lora}\n")
+    with pytest.raises(ConfigError, match=r"generate: a generative loop \(method dpo, adapter lora\) needs a `generate:` block"):
         load_loop(path)
+    path.write_text(LOOP_HEAD + "recipe: {model: m, method: reward, adapter: lora}\ngenerate: {}\n")
+    with pytest.raises(ConfigError, match=r"line 6, recipe: the loop trains a `head` \(intent\) or method sft, dpo or kto"):
+        load_loop(path)
+    path.write_text(LOOP_HEAD + "recipe: {model: m, method: dpo, adapter: lora}\ngenerate: {}\ngate: {metric: label_accuracy}\n")
+    with pytest.raises(ConfigError, match=r"line 8, gate: metric 'label_accuracy' cannot gate a dpo loop; choose from "
+                       r"preference_accuracy, dpo_margin"):  # fmt: skip
+        load_loop(path)
+    path.write_text(LOOP_HEAD.replace("model: m\n", "") + "recipe: {model: m, method: kto, adapter: lora}\ngenerate: {n: 1}\n")
+    with pytest.raises(ConfigError, match=r"`generate.generators` is empty, so the current run answers, but the loop names no `model`"):
+        load_loop(path)
+    path.write_text(LOOP_HEAD + "recipe: {model: m, method: kto, adapter: lora}\ngenerate: {n: 1}\n")
+    loop = load_loop(path)
+    assert (loop.generative, loop.labeled_kind, loop.gate_metric) == (True, "preference", "preference_accuracy")
+    path.write_text(LOOP_HEAD + "recipe: {model: m, adapter: head}\ngenerate: {}\n")
+    with pytest.raises(ConfigError, match=r"generate: `generate:` is for generative loops"):
+        load_loop(path)
+
+
+def test_a_dpo_loop_on_an_sft_training_dataset_fails_before_collecting_naming_both(tmp_path, train_store):
+    shutil.copytree(train_store, tmp_path / "store")
+    write_jsonl(tmp_path / "feedback.jsonl", [{"prompt": [{"role": "user", "content": "hi"}], "completion": "hello"}])
+    path = tmp_path / "loop.yaml"
+    path.write_text(LOOP_HEAD.replace("training: t", "training: support").replace("{dataset: prod}", "{files: {path: feedback.jsonl}}")
+                    + "recipe: {model: m, method: dpo, adapter: lora}\ngenerate: {}\n")  # fmt: skip
+    with pytest.raises(ConfigError, match=r"Loop 'x': the recipe trains method dpo on preference rows, but the training "
+                       r"dataset support@0 holds sft rows. Point `training` at a preference dataset"):  # fmt: skip
+        _run(path)
+    assert not (tmp_path / "loops").exists() and Store(tmp_path / "store").latest_version("x-feedback") is None
 
 
 def _eval(dataset: str, new: float, current: float, low: float, high: float, n: int = 100) -> EvalResult:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from curate.errors import ConfigError
 from curate.loop import _steps
 from curate.loop.config import LoopConfig, load_loop
 from curate.loop.state import STEPS, IterationState, LoopState
@@ -69,6 +70,19 @@ class IterationResult:
     folder: Path | None = None
 
 
+def _check_training(ctx: LoopContext) -> None:
+    """The training dataset exists and holds the kind of rows the loop's labeled rows take."""
+    config = ctx.config
+    name, version = ctx.store.resolve(config.training)
+    kind, want = ctx.store.kind(f"{name}@{version}"), config.labeled_kind
+    if kind != want:
+        trains = "a head" if not config.generative else f"method {config.recipe.method}"
+        raise ConfigError(
+            f"Loop {config.name!r}: the recipe trains {trains} on {want} rows, but the training dataset {name}@{version} "
+            f"holds {kind} rows. Point `training` at a {want} dataset, or change the recipe's method."
+        )
+
+
 def _load(loop: LoopConfig | str | Path) -> tuple[LoopConfig, Path]:
     """The config and the folder its relative paths resolve against."""
     if isinstance(loop, LoopConfig):
@@ -110,7 +124,7 @@ def run_iteration(
                       state=LoopState(loops_root, config.name), env=dict(env or {}), client=client)  # fmt: skip
     iteration = ctx.state.open_iteration()
     if iteration is None:
-        store.resolve(ctx.config.training)  # a missing training dataset fails before anything is collected
+        _check_training(ctx)  # a missing training dataset, or one of another kind, fails before anything is collected
         iteration = ctx.state.new_iteration()
         collected = _steps.collect(ctx, iteration)
         if collected is None:

@@ -1,6 +1,7 @@
 """Step 5, *merge*: the labeled failures -> a version of ``<loop>-labeled``, then the next training version.
 
-``<loop>-labeled`` holds one iteration's labeled rows: a seeded share is held out (split ``test``)
+Any record kind: ``sft`` rows (intent labels, sft loops) or ``preference`` pairs (dpo / kto loops);
+the labeled rows have the training dataset's kind. ``<loop>-labeled`` holds one iteration's labeled rows: a seeded share is held out (split ``test``)
 for the gate, the rest is ``train``. The next training version holds every kept row of the
 previous one (splits unchanged) plus the labeled ``train`` rows, through ``dedup_exact`` against
 what is there (a labeled row whose text is already in the training data is removed with reason
@@ -32,9 +33,9 @@ def _convert(rows: int) -> StageStats:
 
 
 def commit_labeled(
-    labeled: pl.DataFrame, *, store: Store, name: str, holdout: float, seed: int, lineage: dict[str, Any]
+    labeled: pl.DataFrame, *, store: Store, name: str, holdout: float, seed: int, lineage: dict[str, Any], kind: str = "sft"
 ) -> str:
-    """Commit labeled ``sft`` rows as a version of ``name`` with a held-out ``test`` share; returns ``name@N``.
+    """Commit labeled rows of ``kind`` as a version of ``name`` with a held-out ``test`` share; returns ``name@N``.
 
     At least one row is held out and one kept for training when there are two or more rows.
     """
@@ -45,7 +46,8 @@ def commit_labeled(
     split[order[:held]] = "test"
     kept = labeled.with_columns(split=pl.Series(split.tolist(), dtype=pl.String))
     stats = StageStats("split", "split", n, 0, n, 0, extra={"test": held, "train": n - held, "seed": seed})
-    version = store.commit(name, kind="sft", kept=kept, removed=pl.DataFrame(schema={**SCHEMAS["sft"], **STORE_COLUMNS}), stages=[_convert(n), stats], lineage=lineage)
+    removed = pl.DataFrame(schema={**SCHEMAS[kind], **STORE_COLUMNS})
+    version = store.commit(name, kind=kind, kept=kept, removed=removed, stages=[_convert(n), stats], lineage=lineage)
     return f"{name}@{version}"
 
 
@@ -71,18 +73,19 @@ def merge_training(store: Store, *, training: str, labeled: str, lineage: dict[s
     ``validation`` / ``test`` row is removed). Returns the new ``name@N``.
     """
     name, _ = store.resolve(training)
+    kind = store.kind(training)
     old = store.kept(training)
     new = store.kept(labeled, split="train")
     frame = pl.concat([old, new.select(old.columns)], how="vertical_relaxed")
     old_ids = set(old.get_column("id").to_list())
     stages, removed = [_convert(frame.height)], []
     for stage in (DedupExact(DedupExactConfig()), Decontaminate(DecontaminateConfig(cache=False))):
-        ctx = StageContext(dataset=name, kind="sft", base_dir=store.root, store=store, stage_id=stage.name)
+        ctx = StageContext(dataset=name, kind=kind, base_dir=store.root, store=store, stage_id=stage.name)
         frame, gone, stats = _new_rows_only(stage, frame, old_ids=old_ids, ctx=ctx)
         stages.append(stats)
         removed.append(gone)
     version = store.commit(
-        name, kind="sft", kept=frame, removed=pl.concat(removed, how="diagonal_relaxed"), stages=stages,
+        name, kind=kind, kept=frame, removed=pl.concat(removed, how="diagonal_relaxed"), stages=stages,
         lineage={**lineage, "parents": [training, labeled]},
     )  # fmt: skip
     return f"{name}@{version}"

@@ -5,7 +5,8 @@
 * Generative data: the production answer beside new candidates from the ``generate`` stage, as
   preference pairs for annotators to judge (:func:`propose_pairs`).
 * A user's corrected answer needs no annotator: it becomes an ``sft`` row directly
-  (:func:`corrections_to_sft`).
+  (:func:`corrections_to_sft`), or a ``preference`` row whose chosen answer is the correction
+  and rejected answer the production one (:func:`corrections_to_pairs`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from curate.generate import GeneratorConfig
     from curate.stages.base import StageResult
 
-__all__ = ["corrections_to_sft", "intent_texts", "propose_labels", "propose_pairs"]
+__all__ = ["corrections_to_pairs", "corrections_to_sft", "intent_texts", "pairs_to_sft", "propose_labels", "propose_pairs"]
 
 
 def intent_texts(frame: pl.DataFrame) -> list[str]:
@@ -153,6 +154,46 @@ def corrections_to_sft(feedback_frame: pl.DataFrame) -> pl.DataFrame:
             f"{invalid.height} corrected feedback rows do not make valid sft rows (first: {first['reason']}, "
             f"{first['detail']}); check their prompt."
         )
+    return valid
+
+
+def corrections_to_pairs(feedback_frame: pl.DataFrame) -> pl.DataFrame:
+    """``preference`` rows from the feedback rows whose ``feedback`` carries a ``correction``:
+    chosen is the correction, rejected the production answer (the completion's last message).
+
+    Rows without a correction, or without a production answer to reject, are not returned;
+    ``meta.feedback`` links back as in :func:`corrections_to_sft`.
+    """
+    records = []
+    for row in feedback_frame.iter_rows(named=True):
+        fixed, served = correction(row.get("feedback")), [dict(m) for m in row.get("completion") or []][-1:]
+        if fixed is None or not served or not served[0].get("content"):
+            continue
+        records.append({
+            "prompt": [dict(m) for m in row["prompt"]], "chosen": [{"role": "assistant", "content": fixed}],
+            "rejected": served, "label": _label(row), "source": row.get("source"), "meta": _feedback_meta(row, kind="correction"),
+        })  # fmt: skip
+    valid, invalid = build_frame("preference", records)
+    if invalid.height:
+        first = invalid.row(0, named=True)
+        raise CurateError(
+            f"{invalid.height} corrected feedback rows do not make valid preference rows (first: {first['reason']}, "
+            f"{first['detail']}); check their prompt and answer."
+        )
+    return valid
+
+
+def pairs_to_sft(pairs: pl.DataFrame) -> pl.DataFrame:
+    """``sft`` rows from ``preference`` rows: the prompt followed by the chosen answer (the rejected one is dropped)."""
+    records = [
+        {"messages": [dict(m) for m in row["prompt"]] + [dict(m) for m in row["chosen"]], "label": row.get("label"),
+         "source": row.get("source"), "meta": json.loads(row.get("meta") or "{}")}
+        for row in pairs.iter_rows(named=True)
+    ]  # fmt: skip
+    valid, invalid = build_frame("sft", records)
+    if invalid.height:
+        first = invalid.row(0, named=True)
+        raise CurateError(f"{invalid.height} labeled pairs do not make valid sft rows (first: {first['reason']}, {first['detail']}).")
     return valid
 
 

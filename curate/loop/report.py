@@ -68,24 +68,35 @@ def write_report(it: IterationState, gate: dict[str, Any]) -> None:
     collect, select = it.outputs("collect"), it.outputs("select")
     propose, push, label, merge = it.outputs("propose"), it.outputs("push"), it.outputs("label"), it.outputs("merge")
     counts = select.get("counts", {})
+    train = it.outputs("train")
+    if "generators" in propose:  # a generative loop
+        proposed = (f"- propose: {propose.get('to_label')} pairs to rank (production answer vs "
+                    f"{', '.join(f'`{g}`' for g in propose['generators'])}), {propose.get('corrections')} corrections "
+                    f"used as labeled rows, not proposed {propose.get('not_proposed') or 'none'}")  # fmt: skip
+    else:
+        proposed = f"- propose: {propose.get('to_label')} rows to label, {propose.get('corrections')} corrections used as labels"
+    trained = f"- train: run `{train.get('run')}`"
+    if train.get("resumed"):
+        trained += f" (resumed the unfinished run `{train['resumed']}` that an interrupted call left)"
     lines = [
         f"# Loop iteration {it.number}", "", "## Decision", "", *_decision(gate), "", "## Steps", "",
         f"- collect: {collect.get('rows')} new rows -> `{collect.get('feedback')}` "
         f"(from {collect.get('files') or collect.get('dataset')}; ts {collect.get('ts_range')})",
         f"- select (training `{select.get('training')}`, current run `{select.get('current_run')}`): "
         + ", ".join(f"{k} {v}" for k, v in counts.items()),
-        f"- propose: {propose.get('to_label')} rows to label, {propose.get('corrections')} corrections used as labels",
+        proposed,
         f"- push: {push.get('created')} records created in Argilla dataset `{push.get('dataset')}` ({push.get('existing')} already there)",
         f"- label: {label.get('answered')} answered, removed {label.get('removed') or 'none'}",
         f"- merge: {merge.get('labeled_rows')} labeled rows -> `{merge.get('labeled')}`; training version `{merge.get('training')}`",
-        f"- train: run `{it.outputs('train').get('run')}`",
+        trained,
     ]  # fmt: skip
     for name in ("heldout", "failures"):
         numbers = gate.get(name)
         if numbers:
+            current = (f"{numbers['current']:.3f} for no change (paired: the current run is the reference)" if numbers.get("paired")
+                       else f"current {numbers['current']:.3f} [{numbers['current_low']:.3f}, {numbers['current_high']:.3f}]")  # fmt: skip
             lines.append(f"- gate on {name} ({numbers['dataset']} {numbers['split']}, {numbers['n']} rows): new "
-                         f"{numbers['new']:.3f} [{numbers['new_low']:.3f}, {numbers['new_high']:.3f}], current "
-                         f"{numbers['current']:.3f} [{numbers['current_low']:.3f}, {numbers['current_high']:.3f}]")  # fmt: skip
+                         f"{numbers['new']:.3f} [{numbers['new_low']:.3f}, {numbers['new_high']:.3f}], {current}")  # fmt: skip
     for name, svg in (("gate.svg", _gate_plot(gate)), ("learning.svg", _learning_curve(it, gate))):
         if svg is not None:
             it.path(name).write_text(svg, encoding="utf-8")

@@ -7,13 +7,15 @@ Order of the rules (the first that applies decides):
    are candidates first.
 3. ``duplicate_of_training``: a row that is not a failure and nearly copies a training row.
 4. ``confident``: not a failure, the model is sure (uncertainty below ``min_uncertainty``, or no
-   ``head`` run to ask) and the row is close to the training data (novelty below ``min_novelty``).
+   model to ask) and the row is close to the training data (novelty below ``min_novelty``).
 5. The candidates fill the budget, failures first; within each group :func:`diverse_pick` spreads the
    picks over k-means clusters of the embeddings, best score (uncertainty + novelty) first. The rest
    are ``over_budget``.
 
 The result has one row per collected row: ``id``, ``selected``, ``reason`` (null when selected),
-``failure``, ``uncertainty`` (null without a head run), ``novelty``, ``score``.
+``failure``, ``uncertainty`` (null without a model to ask), ``novelty``, ``score``. The uncertainty
+comes in computed: from a ``head`` run's class probabilities (:func:`curate.loop.strategies.uncertainty`)
+or from a causal LM's answer (:mod:`curate.loop.answer_scores`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import polars as pl
 
 from curate.feedback import verdict
 from curate.loop.config import SelectConfig
-from curate.loop.strategies import diverse_pick, novelty, uncertainty
+from curate.loop.strategies import diverse_pick, novelty
 
 __all__ = ["REASONS", "reason_counts", "select_rows"]
 
@@ -50,7 +52,7 @@ def select_rows(
     embed: Embed,
     budget: int,
     config: SelectConfig,
-    probs: np.ndarray | None = None,
+    uncertainty: np.ndarray | None = None,
 ) -> pl.DataFrame:
     """One decision per collected row: selected, or the reason it was not.
 
@@ -66,15 +68,16 @@ def select_rows(
         Most rows selected.
     config
         The loop's ``select`` block.
-    probs
-        ``(rows, classes)`` probabilities of the current ``head`` run; ``None``: no head run, so
-        uncertainty is unknown and only failures and novel rows are candidates.
+    uncertainty
+        Per row, how unsure the current model is (higher: less sure): from a ``head`` run's class
+        probabilities, or in [0, 1] for a causal LM's own answer. ``None``: no model to ask, so only
+        failures and novel rows are candidates.
     """
     n = rows.height
     emb = embed(texts) if n else np.zeros((0, 1), dtype=np.float32)
     ref = embed(training_texts) if training_texts and n else np.zeros((0, emb.shape[1]), dtype=np.float32)
     novel = novelty(emb, ref) if n else np.zeros(0)
-    unsure = uncertainty(probs, config.uncertainty) if probs is not None and n else None
+    unsure = np.asarray(uncertainty, dtype=float) if uncertainty is not None and n else None
     failure = np.array([verdict(v).desirable is False for v in rows.get_column("feedback").to_list()], dtype=bool)
     reason = np.full(n, None, dtype=object)
     reason[_duplicates(emb, config.duplicate_threshold)] = "duplicate"
