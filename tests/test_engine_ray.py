@@ -3,14 +3,18 @@ removed rows with their stage and reason, on a local 2-CPU Ray cluster (one per 
 
 from __future__ import annotations
 
+import json
+import logging
 import shutil
 from pathlib import Path
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
 from curate.cli import app
+from curate.errors import InputError
 from curate.pipeline import run_pipeline
 from curate.store import Store
 
@@ -81,3 +85,96 @@ def test_curate_run_engine_ray_prints_what_local_prints(ray_cluster, tmp_path: P
     lines = [[line.split()[0] for line in o.output.splitlines() if line.strip()[:1].isalnum()] for o in outputs]
     assert lines[0] == lines[1]  # the same table rows and the committed line; no Ray progress or log lines
     assert "committed support@0" in outputs[1].output
+
+
+# Reading: RayEngine.read (chunks converted in map_batches) gives LocalEngine.read's inputs.
+
+
+def _read_both(source: dict, base_dir: Path, tmp_path: Path, *, chunk_bytes: int, chunks: int, caplog) -> tuple:
+    from curate.config import SourceConfig
+    from curate.engines import LocalEngine
+    from curate.engines.ray import RayEngine
+
+    sources, store = [SourceConfig(**source)], Store(tmp_path / "store")
+    local = LocalEngine().read(sources, base_dir=base_dir, store=store)
+    with caplog.at_level(logging.INFO, logger="curate.engines.ray._read"):
+        ray = RayEngine(chunk_bytes=chunk_bytes).read(sources, base_dir=base_dir, store=store)
+    assert f"read on Ray in {chunks} chunk(s)" in caplog.text
+    assert (ray.kind, ray.files, ray.parents) == (local.kind, local.files, local.parents)
+    assert_frame_equal(ray.valid, local.valid)
+    assert_frame_equal(ray.invalid, local.invalid)
+    return local, ray
+
+
+def _lines(frame: pl.DataFrame) -> list[int]:
+    return [json.loads(meta)["line"] for meta in frame["meta"]]
+
+
+def test_ray_reads_the_flagship_sample_in_many_chunks_as_local_does(ray_cluster, tmp_path: Path, caplog) -> None:
+    source = {"path": "data/support_sample.jsonl", "format": "table", "kind": "sft",
+              "mapping": {"user": "instruction", "assistant": "response", "label": "category"}}
+    local, _ = _read_both(source, REPO / "pipelines", tmp_path, chunk_bytes=100_000, chunks=15, caplog=caplog)
+    assert local.valid.height > 1000 and _lines(local.valid) == sorted(_lines(local.valid))
+    assert local.files[0]["path"] == "data/support_sample.jsonl" and len(local.files[0]["sha256"]) == 64
+
+
+def test_ray_reads_a_banking77_csv_table_with_a_mapping_as_local_does(ray_cluster, shared_data: Path, tmp_path: Path, caplog) -> None:
+    rows = pl.read_csv(shared_data / "banking77" / "train.csv", infer_schema=False).head(3000)
+    rows.head(1700).write_csv(tmp_path / "banking-a.csv")
+    rows.tail(1300).write_csv(tmp_path / "banking-b.csv")
+    source = {"path": "banking-*.csv", "format": "table", "kind": "sft",
+              "mapping": {"user": "text", "assistant": "category", "label": "category"}}
+    local, _ = _read_both(source, tmp_path, tmp_path, chunk_bytes=10_000, chunks=2, caplog=caplog)  # a task per CSV file
+    assert local.valid.height == 3000 and [f["path"] for f in local.files] == ["banking-a.csv", "banking-b.csv"]
+
+
+def test_ray_reads_parquet_row_groups_as_local_reads_the_file(ray_cluster, shared_data: Path, tmp_path: Path, caplog) -> None:
+    rows = pl.read_csv(shared_data / "banking77" / "train.csv", infer_schema=False).head(2000)
+    rows.with_columns(n=pl.int_range(pl.len())).write_parquet(tmp_path / "banking.parquet", row_group_size=300)
+    source = {"path": "banking.parquet", "format": "table", "mapping": {"user": "text", "assistant": "category"}}
+    local, _ = _read_both(source, tmp_path, tmp_path, chunk_bytes=1, chunks=7, caplog=caplog)  # a chunk per row group
+    assert _lines(local.valid) == list(range(1, 2001))
+
+
+def _chat(user: str, assistant: str | None) -> str:
+    turns = [{"role": "user", "content": user}] + ([{"role": "assistant", "content": assistant}] if assistant else [])
+    return json.dumps({"messages": turns}, ensure_ascii=False)
+
+
+def _messages_file(path: Path, *, bad_line: int | None = None) -> Path:
+    lines = []
+    for i in range(1, 401):
+        if i == bad_line:
+            lines.append('{"messages": [{"role": "user", "content": "cut off')
+        elif i % 37 == 0:
+            lines.append("")  # blank lines count as lines
+        elif i % 50 == 0:
+            lines.append(_chat(f"question {i} with no answer", None))  # invalid: no assistant turn
+        else:
+            lines.append(_chat(f"question {i} über café" if i % 7 == 0 else f"question {i}", f"answer {i}"))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_ray_reads_a_multi_chunk_jsonl_with_the_local_invalid_rows_and_line_numbers(ray_cluster, tmp_path: Path, caplog) -> None:
+    _messages_file(tmp_path / "chats.jsonl")
+    size = (tmp_path / "chats.jsonl").stat().st_size
+    local, _ = _read_both({"path": "chats.jsonl"}, tmp_path, tmp_path, chunk_bytes=1000, chunks=-(-size // 1000), caplog=caplog)
+    assert local.invalid.height == 8 and local.invalid["reason"].n_unique() == 1
+    assert _lines(local.invalid) == [50 * k for k in range(1, 9)]
+    assert len(_lines(local.valid)) == 400 - 8 - 10 and 37 not in _lines(local.valid) and 38 in _lines(local.valid)
+
+
+def test_ray_reading_a_malformed_line_raises_the_local_error(ray_cluster, tmp_path: Path) -> None:
+    from curate.config import SourceConfig
+    from curate.engines import LocalEngine
+    from curate.engines.ray import RayEngine
+
+    _messages_file(tmp_path / "chats.jsonl", bad_line=333)
+    sources, store = [SourceConfig(path="chats.jsonl")], Store(tmp_path / "store")
+    with pytest.raises(InputError) as local:
+        LocalEngine().read(sources, base_dir=tmp_path, store=store)
+    assert "chats.jsonl, line 333: not valid JSON" in str(local.value)
+    with pytest.raises(InputError) as ray:
+        RayEngine(chunk_bytes=1000).read(sources, base_dir=tmp_path, store=store)
+    assert str(ray.value) == str(local.value)
