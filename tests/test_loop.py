@@ -125,6 +125,8 @@ def test_a_generative_recipe_without_a_generate_block_is_refused_at_load(tmp_pat
     path.write_text(LOOP_HEAD + "recipe: {model: m, adapter: head}\ngenerate: {}\n")
     with pytest.raises(ConfigError, match=r"generate: `generate:` is for generative loops"):
         load_loop(path)
+    example = load_loop(Path(__file__).resolve().parent.parent / "pipelines" / "loop-generative.yaml")
+    assert (example.generative, example.labeled_kind, example.gate_metric) == (True, "sft", "token_f1")
 
 
 def test_a_dpo_loop_on_an_sft_training_dataset_fails_before_collecting_naming_both(tmp_path, train_store):

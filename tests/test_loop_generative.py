@@ -242,3 +242,29 @@ def test_the_train_step_resumes_the_run_a_killed_call_left_unfinished(tiny_lm, t
     assert done and outputs["run"] == outputs["resumed"] == killed and [p.name for p in runs.iterdir()] == [killed]
     manifest = json.loads((runs / killed / "manifest.json").read_text())
     assert manifest["status"] == "completed" and manifest["metrics"]["global_step"] == 4
+
+
+def test_an_sft_loop_trains_on_corrections_without_annotators_and_gates_on_token_f1(tiny_lm, train_store, shared_data, tmp_path):
+    loop = _loop_file(tmp_path, train_store, tiny_lm, shared_data)
+    spec = yaml.safe_load(loop.read_text())
+    fixes = {"where is my refund": "It was sent today.", "cancel my order": "Done, order cancelled.",
+             "reset my password": "Use the reset link we just emailed.", "track my package": "It arrives tomorrow."}  # fmt: skip
+    rows = [{"prompt": [{"role": "user", "content": q}], "completion": "Sorry, I cannot help.", "feedback": {"correction": a},
+             "ts": f"2026-12-02T07:0{i}:00Z"} for i, (q, a) in enumerate(fixes.items())]  # fmt: skip
+    write_jsonl(tmp_path / "feedback.jsonl", rows)
+    spec.update(training="support", budget=4, gate={"failures_holdout": 0.25},
+                recipe={**spec["recipe"], "method": "sft"})  # fmt: skip
+    loop.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    done = _run(loop)  # no record to rank: no Argilla needed
+    assert done.waiting_at is None, done.message
+    folder = done.folder
+    assert json.loads((folder / "push.json").read_text())["outputs"]["dataset"] is None
+    store = Store(tmp_path / "store")
+    labeled = store.kept("gen-labeled@0")
+    assert store.kind("gen-labeled@0") == "sft" and labeled.height == 4
+    pairs = {m[0]["content"]: m[-1]["content"] for m in labeled["messages"].to_list()}
+    assert pairs == fixes  # prompt + the user's correction
+    assert store.info("support").lineage["parents"] == ["support@0", "gen-labeled@0"]
+    gate = json.loads((folder / "gate.json").read_text())["outputs"]
+    assert gate["heldout"]["current"] is not None and not gate["heldout"].get("paired")  # both runs answer: token F1 each
+    assert "token_f1" in gate["reasons"][0] and gate["failures"]["n"] == 1

@@ -115,3 +115,19 @@ def test_generated_candidates_are_paired_with_the_production_answer(tiny_lm: Pat
         sides = {meta["generate"]["chosen_generator"], meta["generate"]["rejected_generator"]}
         assert sides == {"reference", str(tiny_lm)}
         assert meta["feedback"]["id"] == source["id"] and pair["margin"] is None  # unranked: for annotators
+
+
+def test_a_correction_becomes_a_pair_over_the_production_answer_and_a_pair_becomes_an_sft_row():
+    from curate.loop.propose import corrections_to_pairs, pairs_to_sft
+
+    frame = _feedback([("where is my card", "No idea.", {"correction": "It ships tomorrow."}),
+                       ("hello", "Hi!", {"thumbs": "up"})])  # fmt: skip
+    pairs = corrections_to_pairs(frame)
+    assert pairs.columns == list(SCHEMAS["preference"]) and pairs.height == 1
+    row = pairs.row(0, named=True)
+    assert [m["content"] for m in row["prompt"]] == ["You are a bank assistant.", "where is my card"]
+    assert (row["chosen"][0]["content"], row["rejected"][0]["content"]) == ("It ships tomorrow.", "No idea.")
+    assert json.loads(row["meta"])["feedback"]["id"] == frame["id"][0]
+    sft = pairs_to_sft(pairs)
+    assert sft.columns == list(SCHEMAS["sft"])
+    assert [m["content"] for m in sft["messages"][0]] == ["You are a bank assistant.", "where is my card", "It ships tomorrow."]
