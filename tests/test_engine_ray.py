@@ -178,3 +178,27 @@ def test_ray_reading_a_malformed_line_raises_the_local_error(ray_cluster, tmp_pa
     with pytest.raises(InputError) as ray:
         RayEngine(chunk_bytes=1000).read(sources, base_dir=tmp_path, store=store)
     assert str(ray.value) == str(local.value)
+
+
+def test_ray_reading_a_jsonl_table_checks_its_mapping_over_every_chunk_as_local_does(ray_cluster, tmp_path: Path) -> None:
+    from curate.config import SourceConfig
+    from curate.engines import LocalEngine
+    from curate.engines.ray import RayEngine
+
+    rows = [{"q": f"question {i}", "a": f"answer {i}"} for i in range(200)]
+    rows[150]["topic"] = "billing"  # the only line with the mapped label column, in a late chunk
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (tmp_path / "b.jsonl").write_text("".join(json.dumps({"q": r["q"], "a": r["a"]}) + "\n" for r in rows))
+    store = Store(tmp_path / "store")
+    mapping = {"user": "q", "assistant": "a", "label": "topic"}
+    one = [SourceConfig(path="a.jsonl", format="table", mapping=mapping)]
+    local = LocalEngine().read(one, base_dir=tmp_path, store=store)
+    ray = RayEngine(chunk_bytes=500).read(one, base_dir=tmp_path, store=store)
+    assert_frame_equal(ray.valid, local.valid)
+    both = [SourceConfig(path="*.jsonl", format="table", mapping=mapping)]  # b.jsonl lacks the column everywhere
+    with pytest.raises(InputError) as local_error:
+        LocalEngine().read(both, base_dir=tmp_path, store=store)
+    assert "names the column 'topic', which the file does not have" in str(local_error.value)
+    with pytest.raises(InputError) as ray_error:
+        RayEngine(chunk_bytes=500).read(both, base_dir=tmp_path, store=store)
+    assert str(ray_error.value) == str(local_error.value)

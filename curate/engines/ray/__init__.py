@@ -1,4 +1,4 @@
-"""The ``ray`` engine: row stages and MinHash on a Ray cluster, the other stages on the driver.
+"""The ``ray`` engine: reading, row stages and MinHash on a Ray cluster, the other stages on the driver.
 
 Which stage runs where, and what the driver holds, is listed in docs/engines.md. Every stage
 still goes through :meth:`curate.stages.base.Stage.run`, so the stats row, the error context
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
     from curate.config import SourceConfig
     from curate.formats import SourceRows
-
     from curate.stages.base import Stage, StageContext, StageResult
     from curate.stats import StageStats
 
@@ -41,9 +40,10 @@ DISTRIBUTED = ("quality", "dedup_minhash", "dedup_semantic")  # stages with a Ra
 
 
 class RayEngine(Engine):
-    """Runs ``quality`` in ``map_batches``, ``dedup_minhash``'s signatures and LSH buckets and
-    ``dedup_semantic``'s embeddings (actor pool) on Ray; every other stage, and the global steps of
-    those (components, search, keep rule), on the driver over the collected frame.
+    """Reads input files in chunks (:mod:`curate.engines.ray._read`), runs ``quality`` in
+    ``map_batches``, ``dedup_minhash``'s signatures and LSH buckets and ``dedup_semantic``'s
+    embeddings (actor pool) on Ray; every other stage, and the global steps of those (components,
+    search, keep rule), on the driver over the collected frame.
 
     Parameters
     ----------
