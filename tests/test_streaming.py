@@ -14,8 +14,11 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from curate.config import SourceConfig
-from curate.formats import read_source
-from curate.formats._stream import blocks, plain_sft_block
+from curate.errors import InputError
+from curate.formats import read_source, resolve_source
+from curate.formats._batch import JsonFacts, TypedFacts, parse_jsonl
+from curate.formats.chunks import _batch
+from curate.formats.containers import table_batches
 from curate.formats.reader import read_source_rows
 from curate.records import record_id
 
@@ -75,21 +78,45 @@ def _as_messages_jsonl(tmp_path: Path) -> Path:
     return out
 
 
-def _assert_same_as_row_path(path: Path, **options: object) -> None:
+def _outcome(read, source: SourceConfig, base_dir: Path, **options: object):  # noqa: ANN001, ANN202
+    """What a read gives: its kind and frames, or the message of the error it raises."""
+    try:
+        got = read(source, base_dir=base_dir, **options)
+    except InputError as exc:
+        return str(exc)
+    return got.kind, got.valid, got.invalid
+
+
+def _assert_same_as_row_path(path: Path, *, batch_rows: int = 500, **options: object) -> None:
     source = SourceConfig(path=path.name, **options)
-    fast = read_source(source, base_dir=path.parent, batch_rows=500)
-    slow = read_source_rows(source, base_dir=path.parent)
-    assert fast.kind == slow.kind
-    assert_frame_equal(fast.valid, slow.valid)
-    assert_frame_equal(fast.invalid, slow.invalid)
+    fast = _outcome(read_source, source, path.parent, batch_rows=batch_rows)
+    slow = _outcome(read_source_rows, source, path.parent)
+    if isinstance(slow, str) or isinstance(fast, str):
+        assert fast == slow
+        return
+    assert fast[0] == slow[0]
+    assert_frame_equal(fast[1], slow[1])
+    assert_frame_equal(fast[2], slow[2])
+
+
+def _takes_batch_path(path: Path, source: SourceConfig, *, rows: int = 10_000) -> bool:
+    """Whether the file's first block or batch converts on the batch path (not row by row)."""
+    resolved = resolve_source(source, path=path, shown=path.name)
+    if path.suffix in (".csv", ".tsv", ".parquet"):
+        first, frame = next(table_batches(path, shown=path.name, rows=rows))
+        facts, numbers = TypedFacts(), list(range(first, first + frame.height))
+    else:
+        data = b"".join(path.open("rb").readlines()[:rows])
+        frame, numbers = parse_jsonl(data, first_line=1)
+        facts = JsonFacts(data)
+    return _batch(frame, source=resolved, shown=path.name, numbers=numbers, facts=facts) is not None
 
 
 def test_streamed_messages_jsonl_equals_the_row_path_on_the_sample(tmp_path):
     path = _as_messages_jsonl(tmp_path)
     _assert_same_as_row_path(path)
     _assert_same_as_row_path(path, format="messages", kind="sft")
-    first_block = next(blocks(path, rows=10_000))
-    assert plain_sft_block(first_block, shown=path.name) is not None  # the batch path was taken
+    assert _takes_batch_path(path, SourceConfig(path=path.name))
 
 
 UNUSUAL = [
@@ -157,11 +184,312 @@ def test_exact_duplicates_found_by_the_vectorised_hash_keep_the_first_row():
 
 
 def test_a_bad_line_in_a_streamed_block_gets_the_row_paths_file_and_line_error(tmp_path):
-    from curate.errors import InputError
-
     good = json.dumps(UNUSUAL[0])
     raw_tab = good.replace("Hi", "H\ti")  # a raw control character: not valid JSON text
     path = tmp_path / "chats.jsonl"
     path.write_text("\n".join([good] * 250 + [raw_tab] + [good] * 10) + "\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"chats.jsonl, line 251: not valid JSON"):
         read_source(SourceConfig(path=path.name), base_dir=tmp_path, batch_rows=100)
+
+
+# Plain rows of every format: each block of them takes the batch path. Their ids were computed
+# by the row path before any batch path existed (tests/test_streaming.py history): they must not change.
+_U, _A = {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}
+_TABLE = {"user": "q", "assistant": "a", "label": "cat"}
+PLAIN = {
+    "alpaca": [
+        {"instruction": "Translate", "input": "chat", "output": "cat", "system": "Be brief.", "label": "fr", "source_id": 7},
+        {"instruction": "R\u00e9sum\u00e9  the text\n", "input": "", "output": "Done.", "system": "", "label": None, "source_id": 8},
+    ],
+    "sharegpt": [
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}], "system": "S", "tools": "[]"},
+        {"conversations": [{"from": "human", "value": "Weather?"}, {"from": "function_call", "value": '{"name": "w"}'},
+                           {"from": "observation", "value": "sunny"}, {"from": "gpt", "value": "Sunny."}],
+         "system": "", "tools": "[{}]"},
+    ],
+    "sharegpt_preference": [
+        {"conversations": [{"from": "human", "value": "2+2?"}], "chosen": {"from": "gpt", "value": "4"},
+         "rejected": {"from": "gpt", "value": "5"}},
+        {"conversations": [{"from": "system", "value": "Math."}, {"from": "human", "value": "3+3?"}],
+         "chosen": {"from": "gpt", "value": "6"}, "rejected": {"from": "gpt", "value": "7"}},
+    ],
+    "messages": [
+        {"messages": [_U, _A], "label": "greeting", "origin": "web"},
+        {"messages": [{"role": "system", "content": "Be kind."}, _U, _A, {"role": "user", "content": "Bye"},
+                      {"role": "assistant", "content": "Bye!"}], "label": None, "origin": "app"},
+    ],
+    "feedback": [
+        {"prompt": [_U], "completion": "Hello!", "feedback": "up", "model": "support-lora", "ts": "2026-12-02T06:00:00Z",
+         "request_id": "r1"},
+        {"prompt": [{"role": "system", "content": "Short."}, _U], "completion": "Hi.", "feedback": None, "model": "base",
+         "ts": None, "request_id": "r2"},
+    ],
+    "kto": [
+        {"messages": [_U, _A], "label": True},
+        {"messages": [_U, _A, {"role": "user", "content": "More?"}, {"role": "assistant", "content": "No."}], "label": False},
+    ],
+    "hh_rlhf": [
+        {"chosen": "\n\nHuman: Hi\n\nAssistant: Hello", "rejected": "\n\nHuman: Hi\n\nAssistant: Go away"},
+        {"chosen": "\n\nHuman: A\n\nAssistant: B\n\nHuman: C\n\nAssistant:  D  ",
+         "rejected": "\n\nHuman: A\n\nAssistant: B\n\nHuman: C\n\nAssistant: E"},
+    ],
+    "table": [
+        {"q": "Where is my order?", "a": "On its way.", "cat": "ORDER", "flags": "B"},
+        {"q": "Cancel it", "a": "Done.", "cat": "CANCEL", "flags": "BL"},
+    ],
+}
+PINNED = {
+    "alpaca": ["e61f6019d77746e3a7d9482ccf5a93ed", "93313ecb0f3bf1b604442922e086e2fc"],
+    "sharegpt": ["6b859ca97b44940fd0dc78a998405e79", "150c0d9d5ea01b1b955e8efb83a2df17"],
+    "sharegpt_preference": ["d32def2c96a661d2e78ea1677608218d", "19d0adc1af7525bfe1715c026fbd484b"],
+    "messages": ["baf464170c97152561e1f38e5aa3ac92", "fa2fe952960e29b8c7b3066f7a3e58c8"],
+    "feedback": ["6cb0ecd61b7f858a6d498db0d50be4a7", "17ed6cea24fe905784393df86ca96d06"],
+    "kto": ["b5cc716ffc2c1c0aced20ff67e67d4e9", "4ed2126562c4ccf4e7e8418332b5a2c7"],
+    "hh_rlhf": ["c81bfbbb6960e317531a596822a56199", "861867edeb4cded0f0443bdf74ae5ab3"],
+    "table": ["70caf75da6d2625de83c4f661b599ac7", "d2d66ed74af06440a49d4c5e0ad131e4"],
+}
+
+
+def _options(format: str) -> dict:
+    if format == "table":
+        return {"format": "table", "mapping": _TABLE}
+    return {"format": "messages" if format == "feedback" else format}
+
+
+def _write(path: Path, rows: list) -> Path:
+    """JSONL of ``rows``; a row given as bytes is written as that raw line."""
+    lines = [row if isinstance(row, bytes) else json.dumps(row).encode() for row in rows]
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    return path
+
+
+@pytest.mark.parametrize("format", sorted(PLAIN))
+def test_plain_rows_of_every_format_take_the_batch_path_with_pinned_ids(tmp_path, format):
+    path = _write(tmp_path / "rows.jsonl", PLAIN[format] * 3)
+    source = SourceConfig(path=path.name, **_options(format))
+    assert _takes_batch_path(path, source)
+    _assert_same_as_row_path(path, batch_rows=4, **_options(format))
+    assert read_source(source, base_dir=tmp_path).valid["id"].to_list()[:2] == PINNED[format]
+
+
+# Rows the batch path must hand to the row path (or handle exactly as it does), per format.
+UNUSUAL_ROWS = {
+    "alpaca": [
+        {"instruction": 5, "input": "", "output": "x", "system": "", "label": None, "source_id": 1},
+        {"instruction": "q", "input": "", "system": "", "label": None, "source_id": 1},
+        {"instruction": None, "input": "only input", "output": "x", "system": "", "label": None, "source_id": 1},
+        {"instruction": "q", "input": "", "output": "a", "system": "", "label": None, "source_id": 1, "history": [["h", "i"]]},
+        {"instruction": "q", "input": "", "output": "a", "system": "", "label": None, "source_id": 1, "history": "oops"},
+        {"instruction": "q", "input": "", "output": "a", "system": "", "label": True, "source_id": 1},
+        {"instruction": "q", "input": "", "output": "a", "system": "", "label": 2.5, "source_id": 1},
+        {"instruction": "q", "input": "", "output": "a", "system": "", "label": None, "source_id": 1.5},
+        {"instruction": "q", "input": "", "output": "a", "system": "", "label": None, "source_id": 1, "tags": ["x"]},
+        {"instruction": "q", "input": "", "output": "a", "system": "", "label": None, "source_id": 1, "line": 99},
+        {"instruction": "q", "input": "", "output": "a", "system": "", "label": None},
+        {"instruction": "q", "input": "", "output": "a", "system": "", "label": None, "source_id": None},
+        {"instruction": "e\u0301\u2028  spaced\u3000", "input": "\x1f", "output": " \u00a0y ", "system": "",
+         "label": "\u00e9", "source_id": 1},
+        b'{"instruction": "q", "input": "", "output": "a", "output": "b", "system": "", "label": null, "source_id": 1}',
+        b'{"instruction": "\\ud83d\\ude00 \\u00e9", "input": "", "output": "a", "system": "", "label": null, "source_id": 1}',
+        b'{"instruction": "\\ud800 lone", "input": "", "output": "a", "system": "", "label": null, "source_id": 1}',
+        b'{"instruction": "q", "input": "", "output": "a", "system": "", "label": null, "source_id": 1',
+        b"   ",
+    ],
+    "sharegpt": [
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "bot", "value": "x"}], "system": "", "tools": "[]"},
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "x", "weight": 0}], "system": "",
+         "tools": "[]"},
+        {"conversations": [{"from": "human", "value": [{"type": "text", "text": "Hi"}]}, {"from": "gpt", "value": "x"}],
+         "system": "", "tools": "[]"},
+        {"messages": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "x"}], "system": "", "tools": "[]"},
+        {"conversations": [{"from": "human", "value": None}, {"from": "gpt", "value": "x"}], "system": "", "tools": "[]"},
+        {"conversations": [{"value": "Hi", "from": "human"}, {"from": "gpt", "value": 7}], "system": "", "tools": "[]"},
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "x"}], "system": None, "tools": [{"n": 1}]},
+    ],
+    "sharegpt_preference": [
+        {"conversations": [{"from": "human", "value": "Q"}], "chosen": None, "rejected": {"from": "gpt", "value": "5"}},
+        {"conversations": [{"from": "human", "value": "Q"}], "chosen": [{"from": "gpt", "value": "4"}],
+         "rejected": {"from": "gpt", "value": "5"}},
+        {"conversations": [{"from": "human", "value": "Q"}], "chosen": {"value": "4", "from": "gpt"},
+         "rejected": {"from": "gpt", "value": "5"}, "label": "math"},
+        {"conversations": [{"from": "gpt", "value": "Q"}], "chosen": {"from": "gpt", "value": "4"},
+         "rejected": {"from": "gpt", "value": "5"}},
+    ],
+    "messages": [
+        {"messages": [_U, {**_A, "loss_weight": 0.0}], "label": None, "origin": "x"},
+        {"messages": [_U, {"role": "assistant", "content": None, "tool_calls": [{"name": "f"}]}], "label": None, "origin": "x"},
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}, _A], "label": None, "origin": "x"},
+        {"messages": [_U, {**_A, "name": "bot"}], "label": None, "origin": "x"},
+        {"messages": [{"content": "Hi", "role": "user"}, _A], "label": 3, "origin": "x"},
+        {"messages": [_U], "label": None, "origin": "x"},
+        {"prompt": [_U], "chosen": [_A], "rejected": [{"role": "assistant", "content": "No"}]},
+    ],
+    "feedback": [
+        {"prompt": [_U], "completion": "x", "feedback": {"thumbs": "up"}, "model": "m", "ts": None, "request_id": "r"},
+        {"prompt": [_U], "completion": [_A], "feedback": "up", "model": "m", "ts": None, "request_id": "r"},
+        {"prompt": [_U], "completion": _A, "feedback": "down", "model": "m", "ts": None, "request_id": "r"},
+        {"prompt": [_U], "completion": None, "feedback": "up", "model": "m", "ts": None, "request_id": "r"},
+        {"prompt": [_U], "completion": "x", "feedback": "up", "model": 7, "ts": None, "request_id": "r"},
+        {"prompt": [_A], "completion": "x", "feedback": "up", "model": "m", "ts": None, "request_id": "r"},
+        {"prompt": [_U], "feedback": "up", "model": "m", "ts": None, "request_id": "r"},
+    ],
+    "kto": [
+        {"messages": [_U, _A], "label": "yes"},
+        {"messages": [_U, _A]},
+        {"messages": [_U, _A], "label": None},
+        {"messages": [_U], "label": True},
+        {"messages": [_U, _A, {"role": "user", "content": "trailing"}], "label": True},
+        {"messages": [_U, _A], "label": True, "note": "kept in meta"},
+    ],
+    "hh_rlhf": [
+        {"chosen": "\n\nHuman: Hi\n\nAssistant: Hello", "rejected": "\n\nHuman: Hey\n\nAssistant: Go away"},
+        {"chosen": "\n\nHuman: Hi", "rejected": "\n\nHuman: Hi\n\nAssistant: Go away"},
+        {"chosen": "Preamble.\n\nHuman: Hi\n\nAssistant: Hello", "rejected": "Preamble.\n\nHuman: Hi\n\nAssistant: No"},
+        {"chosen": "\n\nHuman: Hi\n\nAssistant: Hello\n\nHuman: Thanks", "rejected": "\n\nHuman: Hi\n\nAssistant: No"},
+        {"chosen": "\n\nHuman: Hi\x1f\n\nAssistant: Hello\x1f", "rejected": "\n\nHuman: Hi\x1f\n\nAssistant: No"},
+        {"chosen": "\n\nAssistant: Hello", "rejected": "\n\nAssistant: No"},
+        {"chosen": 5, "rejected": "\n\nHuman: Hi\n\nAssistant: No"},
+        {"chosen": "\n\nHuman: Hi\n\nAssistant: Hello", "rejected": "\n\nHuman: Hi\n\nAssistant: No", "prefix_mismatch": False},
+        {"chosen": "\n\nHuman: Caf\u00e9\u2003\n\nAssistant: \u00a0Hello\u3000", "rejected": "\n\nHuman: Caf\u00e9\u2003\n\nAssistant: No"},
+    ],
+    "table": [
+        {"q": "Where?", "cat": "ORDER", "flags": "B"},
+        {"q": 5, "a": "x", "cat": "ORDER", "flags": "B"},
+        {"q": "Where?", "a": "x", "cat": "ORDER"},
+        {"q": "Where?", "a": None, "cat": 3, "flags": None},
+        {"q": "Where?", "a": "x", "cat": "ORDER", "flags": "B", "extra": {"nested": 1}},
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("format", "unusual"),
+    [(format, i) for format, rows in sorted(UNUSUAL_ROWS.items()) for i in range(len(rows))],
+)
+def test_a_block_with_an_unusual_row_reads_as_the_row_path_reads_it(tmp_path, format, unusual):
+    rows = [*PLAIN[format], *PLAIN[format], UNUSUAL_ROWS[format][unusual], *PLAIN[format]]
+    path = _write(tmp_path / "rows.jsonl", rows)
+    _assert_same_as_row_path(path, batch_rows=3, **_options(format))
+    _assert_same_as_row_path(path, batch_rows=3)  # format: auto
+
+
+def test_blank_lines_keep_file_line_numbers_in_every_block(tmp_path):
+    rows = [*PLAIN["alpaca"], b"", b"  \r", *PLAIN["alpaca"], b"", *PLAIN["alpaca"]]
+    path = _write(tmp_path / "rows.jsonl", rows)
+    _assert_same_as_row_path(path, batch_rows=2)
+    assert _takes_batch_path(path, SourceConfig(path=path.name))
+    lines = [json.loads(m)["line"] for m in read_source(SourceConfig(path=path.name), base_dir=tmp_path, batch_rows=2).valid["meta"]]
+    assert lines == [1, 2, 5, 6, 8, 9]
+
+
+def test_a_bad_line_in_a_later_block_names_its_file_line(tmp_path):
+    path = _write(tmp_path / "rows.jsonl", [*PLAIN["alpaca"] * 4, b'{"instruction": "q",', *PLAIN["alpaca"]])
+    with pytest.raises(InputError, match=r"rows.jsonl, line 9: not valid JSON"):
+        read_source(SourceConfig(path=path.name), base_dir=tmp_path, batch_rows=3)
+
+
+def test_a_table_mapping_column_that_only_later_lines_have_is_found(tmp_path):
+    rows = [{"q": "Hi", "cat": "A"}] * 3 + [{"q": "Hi", "a": "Hello", "cat": "A"}]
+    path = _write(tmp_path / "rows.jsonl", rows)
+    _assert_same_as_row_path(path, batch_rows=2, **_options("table"))
+    missing = _write(tmp_path / "missing.jsonl", [{"q": "Hi", "cat": "A"}] * 3)
+    with pytest.raises(InputError, match=r"names the column 'a', which the file does not have"):
+        read_source(SourceConfig(path=missing.name, **_options("table")), base_dir=tmp_path, batch_rows=2)
+
+
+def test_compressed_jsonl_streams_and_equals_the_row_path(tmp_path):
+    import gzip
+
+    path = tmp_path / "rows.jsonl.gz"
+    path.write_bytes(gzip.compress(b"".join(json.dumps(r).encode() + b"\n" for r in PLAIN["hh_rlhf"] * 5)))
+    _assert_same_as_row_path(path, batch_rows=3)
+    broken = tmp_path / "broken.jsonl.gz"
+    broken.write_bytes(path.read_bytes()[:-20])
+    _assert_same_as_row_path(broken, batch_rows=3)
+
+
+_LLAMAFACTORY = [
+    ("alpaca_en_demo.json", "alpaca", True),
+    ("identity.json", "alpaca", True),
+    ("kto_en_demo.json", "kto", True),
+    ("glaive_toolcall_en_demo.json", "sharegpt", True),
+    ("dpo_en_demo.json", "sharegpt_preference", True),
+    ("oaast_sft_zh.json", "alpaca", False),  # history turns: row by row
+]
+
+
+@pytest.mark.parametrize(("name", "format", "batched"), _LLAMAFACTORY)
+def test_real_llamafactory_files_as_jsonl_read_as_the_row_path_reads_them(shared_data, tmp_path, name, format, batched):
+    rows = json.loads((shared_data / "llamafactory_demo" / name).read_text(encoding="utf-8"))
+    path = tmp_path / f"{Path(name).stem}.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    assert resolve_source(SourceConfig(path=path.name), path=path, shown=path.name).format == format
+    assert _takes_batch_path(path, SourceConfig(path=path.name)) is batched
+    _assert_same_as_row_path(path, batch_rows=128)
+
+
+def test_real_hh_rlhf_and_messages_files_read_as_the_row_path_reads_them(shared_data, tmp_path):
+    import gzip
+
+    hh = tmp_path / "hh.jsonl"
+    hh.write_bytes(gzip.decompress((shared_data / "hh_rlhf/test.jsonl.gz").read_bytes()))
+    assert _takes_batch_path(hh, SourceConfig(path=hh.name))
+    _assert_same_as_row_path(hh, batch_rows=500)
+    for name in ("v1_sft_demo.jsonl", "v1_dpo_demo.jsonl"):  # typed parts, preference rows: row by row
+        path = tmp_path / name
+        path.write_bytes((shared_data / "llamafactory_demo" / name).read_bytes())
+        _assert_same_as_row_path(path, batch_rows=128)
+
+
+BITEXT = "bitext_customer_support/Bitext_Sample_Customer_Support_Training_Dataset.csv"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".parquet", ".csv.gz"])
+def test_real_tables_read_in_batches_as_the_row_path_reads_them(shared_data, tmp_path, suffix):
+    import gzip
+
+    frame = pl.read_csv(shared_data / BITEXT, infer_schema=False).head(1500)
+    path = tmp_path / f"bitext{suffix}"
+    if suffix == ".parquet":
+        frame.with_columns(pl.col("start_offset").cast(pl.Int64)).write_parquet(path)
+    elif suffix == ".tsv":
+        frame.write_csv(path, separator="\t")
+    elif suffix == ".csv.gz":
+        path.write_bytes(gzip.compress(frame.write_csv().encode()))
+    else:
+        frame.write_csv(path)
+    mapping = {"user": "instruction", "assistant": "response", "label": "category", "id": "intent"}
+    if suffix != ".csv.gz":
+        assert _takes_batch_path(path, SourceConfig(path=path.name, mapping=mapping), rows=256)
+    _assert_same_as_row_path(path, batch_rows=256, mapping=mapping)
+    _assert_same_as_row_path(path, batch_rows=256, mapping={**mapping, "system": "tags"})
+
+
+def test_banking77_csv_reads_in_batches_as_the_row_path_reads_it(shared_data, tmp_path):
+    path = tmp_path / "banking77.csv"
+    path.write_bytes((shared_data / "banking77/train.csv").read_bytes())
+    _assert_same_as_row_path(path, batch_rows=1000, mapping={"prompt": "text", "label": "category"})
+
+
+def test_parquet_columns_of_other_types_read_as_the_row_path_reads_them(tmp_path):
+    frame = pl.DataFrame({
+        "q": ["Hi", "Where?", "Caf\u00e9", None],
+        "a": ["Hello", "Here", "Oui", "x"],
+        "good": ["A", "B", "C", "D"],
+        "n": [1, 2, None, 4],
+        "flag": [True, False, None, True],
+        "score": [0.5, 1.0, 2.25, None],
+        "margin": ["0.5", "", None, "1e3"],
+        "when": pl.Series([None, None, None, None], dtype=pl.Date),
+    })
+    path = tmp_path / "rows.parquet"
+    frame.drop("score", "when").write_parquet(path)
+    preference = {"prompt": "q", "chosen": "good", "rejected": "a", "margin": "margin", "label": "n", "system": "flag"}
+    for mapping in ({"user": "q", "assistant": "a", "label": "flag"}, {"user": "n", "assistant": "flag"}, preference):
+        _assert_same_as_row_path(path, batch_rows=3, mapping=mapping)
+    assert _takes_batch_path(path, SourceConfig(path=path.name, mapping={"user": "q", "assistant": "a", "label": "n"}))
+    frame.write_parquet(path)  # a float and a date column go to meta: row by row
+    assert not _takes_batch_path(path, SourceConfig(path=path.name, mapping={"user": "q", "assistant": "a"}))
+    _assert_same_as_row_path(path, batch_rows=3, mapping={"user": "q", "assistant": "a"})
+    frame.with_columns(margin=pl.Series(["0.5", "x", None, "2"])).drop("score", "when").write_parquet(path)
+    _assert_same_as_row_path(path, batch_rows=3, mapping=preference)

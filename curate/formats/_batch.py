@@ -28,6 +28,7 @@ from curate.records import ROLES, SCHEMAS, conversation_columns, record_id
 
 __all__ = ["JsonFacts", "Plan", "TypedFacts", "finish", "message", "parse_jsonl", "text_column"]
 
+_BLANK_LINE = re.compile(rb"(?m)^[ \t\r]*(?:\n|\Z)")
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 _LONE_HIGH = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])")
 _LONE_LOW = re.compile(rb"(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
@@ -84,7 +85,11 @@ class JsonFacts:
 
 def parse_jsonl(data: bytes, *, first_line: int) -> tuple[pl.DataFrame, list[int]] | None:
     """The block as a frame and the file line of each row; ``None`` when polars cannot read it as the row path does."""
-    numbers = [first_line + i for i, line in enumerate(data.split(b"\n")) if line.strip(b" \t\r")]
+    # A final newline ends the last line; it does not start a blank one.
+    if _BLANK_LINE.search(data, 0, len(data) - data.endswith(b"\n")):
+        numbers = [first_line + i for i, line in enumerate(data.split(b"\n")) if line.strip(b" \t\r")]
+    else:
+        numbers = list(range(first_line, first_line + data.count(b"\n") + (not data.endswith(b"\n"))))
     if not numbers or data.startswith(b"\xef\xbb\xbf") or _lone_surrogate(data):
         return None
     try:

@@ -23,15 +23,15 @@ _SHAREGPT = pl.Struct({"from": pl.String, "value": pl.String})
 
 
 def _texts(frame: pl.DataFrame, facts: Facts, columns: list[str], keys: tuple[str, str]) -> bool:
-    """Whether the message fields ``keys`` of ``columns`` (lists of messages or single ones) were all JSON text."""
-    for key in keys:
-        count = 0
-        for name in columns:
-            column = frame[name].explode() if isinstance(frame[name].dtype, pl.List) else frame[name]
-            count += column.struct.field(key).drop_nulls().len()
-        if not facts.strings(key, count):
-            return False
-    return True
+    """Whether every message of ``columns`` (lists of messages or single ones) has ``keys`` followed by JSON text.
+
+    A null field or message fails here or in validation; either way the block is read row by row.
+    """
+    count = 0
+    for name in columns:
+        column = frame[name]
+        count += column.list.len().sum() if isinstance(column.dtype, pl.List) else column.len() - column.null_count()
+    return all(facts.strings(key, count) for key in keys)
 
 
 def _fits(dtype: pl.DataType, fields: pl.Struct, *, many: bool = True) -> bool:
