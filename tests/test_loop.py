@@ -125,6 +125,9 @@ def test_a_generative_recipe_without_a_generate_block_is_refused_at_load(tmp_pat
     path.write_text(LOOP_HEAD + "recipe: {model: m, adapter: head}\ngenerate: {}\n")
     with pytest.raises(ConfigError, match=r"generate: `generate:` is for generative loops"):
         load_loop(path)
+    path.write_text(LOOP_HEAD + "recipe: {model: m, method: dpo, adapter: lora}\ngenerate: {}\nlabel: {k: 3}\n")
+    with pytest.raises(ConfigError, match=r"line 8, label: `k` does not apply to a generative loop \(method dpo\): remove it"):
+        load_loop(path)  # an intent-only field is refused, not ignored
     example = load_loop(Path(__file__).resolve().parent.parent / "pipelines" / "loop-generative.yaml")
     assert (example.generative, example.labeled_kind, example.gate_metric) == (True, "sft", "token_f1")
 

@@ -206,14 +206,19 @@ class LoopConfig(BaseModel):
             )
         return block
 
-    @field_validator("select")
+    @field_validator("select", "label")
     @classmethod
-    def _reward_model_for_generative(cls, select: SelectConfig, info: ValidationInfo) -> SelectConfig:
+    def _fields_of_the_path(cls, block: SelectConfig | LabelConfig, info: ValidationInfo) -> SelectConfig | LabelConfig:
         recipe = info.data.get("recipe")
-        if recipe is not None and recipe.adapter == "head" and select.reward_model is not None:
-            raise ValueError("`reward_model` scores generated answers; an intent loop (adapter `head`) uses its head's "
-                             "probabilities: remove it")  # fmt: skip
-        return select
+        if recipe is None:
+            return block
+        generative = recipe.adapter != "head"
+        only = _GENERATIVE_ONLY if not generative else _INTENT_ONLY
+        wrong = sorted(block.model_fields_set & only.get(info.field_name, set()))
+        if wrong:
+            path = "an intent loop (adapter `head`)" if not generative else f"a generative loop (method {recipe.method})"
+            raise ValueError(f"{', '.join(f'`{w}`' for w in wrong)} does not apply to {path}: remove it")
+        return block
 
     @field_validator("gate")
     @classmethod
@@ -245,6 +250,11 @@ class LoopConfig(BaseModel):
     def feedback_name(self) -> str:
         """The store dataset of collected rows."""
         return self.feedback_dataset or f"{self.name}-feedback"
+
+
+# fields that only one kind of loop reads: set on the other, they are refused rather than ignored
+_INTENT_ONLY = {"select": {"uncertainty"}, "label": {"k", "labels"}}
+_GENERATIVE_ONLY = {"select": {"reward_model"}, "label": {"question"}}
 
 
 def _method(recipe: Recipe) -> str:
