@@ -17,12 +17,9 @@ candidates from the ``generate:`` block's generators).
 from __future__ import annotations
 
 from pathlib import Path
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
 from typing import Literal
 
-from pydantic import ValidationInfo
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from curate.config import SourceConfig
 from curate.evaluate.config import JudgeConfig
@@ -213,8 +210,8 @@ class LoopConfig(BaseModel):
         if recipe is None:
             return block
         generative = recipe.adapter != "head"
-        only = _GENERATIVE_ONLY if not generative else _INTENT_ONLY
-        wrong = sorted(block.model_fields_set & only.get(info.field_name, set()))
+        refused = _INTENT_ONLY if generative else _GENERATIVE_ONLY
+        wrong = sorted(block.model_fields_set & refused.get(info.field_name, set()))
         if wrong:
             path = "an intent loop (adapter `head`)" if not generative else f"a generative loop (method {recipe.method})"
             raise ValueError(f"{', '.join(f'`{w}`' for w in wrong)} does not apply to {path}: remove it")
