@@ -55,6 +55,9 @@ def propose(ctx: LoopContext, it: IterationState, rows: pl.DataFrame) -> Step:
         result = propose_pairs(asked, generators=generators, n=block.n, judge=block.judge, seed=block.seed,
                                base_dir=ctx.base_dir, runs_root=str(ctx.runs_root.resolve()), env=ctx.env)  # fmt: skip
         to_label, not_proposed = result.kept.select(list(SCHEMAS["preference"])), _reasons(result.removed)
+    unpaired = int(fixed.sum()) - corrected.height  # a correction with no served answer to reject (dpo / kto)
+    if unpaired:
+        not_proposed["correction_without_answer"] = unpaired
     corrected.write_parquet(it.path("corrections.parquet"))
     to_label.write_parquet(it.path("to_label.parquet"))
     return {"corrections": corrected.height, "to_label": to_label.height, "not_proposed": not_proposed,
