@@ -28,7 +28,6 @@ from curate.records import ROLES, SCHEMAS, conversation_columns, record_id
 
 __all__ = ["JsonFacts", "Plan", "TypedFacts", "finish", "message", "parse_jsonl", "text_column"]
 
-_BLANK_LINE = re.compile(rb"(?m)^[ \t\r]*(?:\n|\Z)")
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 _LONE_HIGH = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])")
 _LONE_LOW = re.compile(rb"(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
@@ -72,11 +71,14 @@ class JsonFacts:
         self.data = data
         # ASCII without escapes holds no character where NFC or the whitespace classes differ.
         self.ascii_only = data.isascii() and b"\\u" not in data
+        # A key followed by a string, in the spacings this block uses (a writer uses one).
+        self._spellings = [s for s in (b'":"', b'": "') if s in data]
 
     def strings(self, key: str, count: int) -> bool:
-        """Whether ``key`` is followed by a JSON string exactly ``count`` times (both spacings)."""
-        name = json.dumps(key).encode()
-        return self.data.count(name + b':"') + self.data.count(name + b': "') == count
+        """Whether ``key`` is followed by a JSON string exactly ``count`` times (a key written
+        another way, e.g. with an escape, counts too few and sends the block row by row)."""
+        name = json.dumps(key).encode()[:-1]
+        return sum(self.data.count(name + spelling) for spelling in self._spellings) == count
 
     def every_row(self, key: str, height: int) -> bool:
         """Whether ``key`` appears exactly ``height`` times: once in every row of the block."""
@@ -86,17 +88,21 @@ class JsonFacts:
 def parse_jsonl(data: bytes, *, first_line: int) -> tuple[pl.DataFrame, list[int]] | None:
     """The block as a frame and the file line of each row; ``None`` when polars cannot read it as the row path does."""
     # A final newline ends the last line; it does not start a blank one.
-    if _BLANK_LINE.search(data, 0, len(data) - data.endswith(b"\n")):
-        numbers = [first_line + i for i, line in enumerate(data.split(b"\n")) if line.strip(b" \t\r")]
+    lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    if data.count(b"\n{") + data.startswith(b"{") == lines:  # every line opens an object: none is blank
+        numbers = list(range(first_line, first_line + lines))
     else:
-        numbers = list(range(first_line, first_line + data.count(b"\n") + (not data.endswith(b"\n"))))
+        numbers = [first_line + i for i, line in enumerate(data.split(b"\n")) if line.strip(b" \t\r")]
     if not numbers or data.startswith(b"\xef\xbb\xbf") or _lone_surrogate(data):
         return None
     try:
         frame = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
     except (pl.exceptions.PolarsError, ValueError):
         return None
-    return (frame, numbers) if frame.height == len(numbers) else None
+    if frame.height != len(numbers):
+        return None
+    # A compact copy: the frame read_ndjson returns keeps buffers several times its size alive.
+    return frame.gather(pl.int_range(frame.height, eager=True)), numbers
 
 
 def _lone_surrogate(data: bytes) -> bool:
@@ -142,9 +148,7 @@ def finish(
     if not _all_valid(records, kind):
         return None
     ids = _ids(records, kind, ascii_only=facts.ascii_only)
-    records = records.with_columns(id=ids, source=pl.lit(clean_text(shown), pl.String)).select(list(schema))
-    # A compact copy: a frame read_ndjson returns keeps buffers several times its size alive.
-    return records.gather(pl.int_range(records.height, eager=True))
+    return records.with_columns(id=ids, source=pl.lit(clean_text(shown), pl.String)).select(list(schema))
 
 
 def _json_value(value: pl.Expr) -> pl.Expr:

@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 
 __all__ = ["BATCH_ROWS", "SourceRows", "read_source", "read_source_rows", "resolve_files"]
 
-# Rows per block or batch: ~100 MB of typical chat JSONL, a bounded share of memory.
-BATCH_ROWS = 100_000
+# Rows per block or batch: ~20 MB of typical chat JSONL. Larger blocks are no faster (1M rows: within
+# noise of 100,000) and hold more at once (peak RSS 1.06 GB at 100,000 vs 0.63 GB at 25,000 on 200k rows).
+BATCH_ROWS = 25_000
 
 _JSONL = (".jsonl", ".ndjson")
 _TABLES = (".csv", ".tsv", ".parquet")
