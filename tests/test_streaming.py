@@ -18,7 +18,7 @@ from curate.errors import InputError
 from curate.formats import read_source, resolve_source
 from curate.formats._batch import JsonFacts, TypedFacts, parse_jsonl
 from curate.formats.chunks import _batch
-from curate.formats.containers import table_batches
+from curate.formats.parts import TABLES, container_of, table_batches
 from curate.formats.reader import read_source_rows
 from curate.records import record_id
 
@@ -102,7 +102,7 @@ def _assert_same_as_row_path(path: Path, *, batch_rows: int = 500, **options: ob
 def _takes_batch_path(path: Path, source: SourceConfig, *, rows: int = 10_000) -> bool:
     """Whether the file's first block or batch converts on the batch path (not row by row)."""
     resolved = resolve_source(source, path=path, shown=path.name)
-    if path.suffix in (".csv", ".tsv", ".parquet"):
+    if container_of(path)[0] in TABLES:
         first, frame = next(table_batches(path, shown=path.name, rows=rows))
         facts, numbers = TypedFacts(), list(range(first, first + frame.height))
     else:

@@ -19,7 +19,8 @@ from curate.formats._batch import JsonFacts, TypedFacts, finish, parse_jsonl
 from curate.formats._batch_chat import BATCH_CONVERTERS
 from curate.formats._batch_table import table_plan
 from curate.formats._rows import convert_rows
-from curate.formats.containers import head_rows, rows_of_jsonl
+from curate.formats.containers import rows_of_jsonl
+from curate.formats.parts import head_rows
 from curate.formats.detect import detect_format, natural_kind
 from curate.formats.table import check_mapping
 from curate.records import build_frame

@@ -13,7 +13,7 @@ import gzip
 import io
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,13 @@ import polars as pl
 
 from curate.errors import InputError
 
-__all__ = ["Row", "head_rows", "read_rows", "rows_of_jsonl", "table_batches"]
+__all__ = ["OPENERS", "Row", "read_rows", "rows_of_jsonl", "table_frame"]
 
 Row = tuple[int, dict[str, Any]]
 
 _JSON_SPACE = " \t\r"  # whitespace JSON allows between values (\n splits lines)
 
-_OPENERS: dict[str, Callable[[Path], bytes]] = {
+OPENERS: dict[str, Callable[[Path], bytes]] = {
     ".gz": lambda path: gzip.decompress(path.read_bytes()),
     ".bz2": lambda path: bz2.decompress(path.read_bytes()),
 }
@@ -58,7 +58,7 @@ def read_rows(path: Path, *, shown: str) -> list[Row]:
     if not path.is_file():
         raise InputError(f"Input file {shown} does not exist (looked at {path}).")
     suffixes = [s.lower() for s in path.suffixes] or [""]
-    opener = _OPENERS.get(suffixes[-1])
+    opener = OPENERS.get(suffixes[-1])
     if opener:
         suffixes.pop()
     inner = suffixes[-1] if suffixes else ""
@@ -183,30 +183,8 @@ def _json_items(document: Any) -> list[Any] | None:
     return [document]
 
 
-def table_batches(path: Path, *, shown: str, rows: int) -> Iterator[tuple[int, pl.DataFrame]]:
-    """A CSV, TSV or Parquet file (maybe compressed) ``rows`` rows at a time, each batch with the
-    1-based number of its first row; cells as :func:`read_rows` reads them (CSV: all text)."""
-    suffixes = [s.lower() for s in path.suffixes]
-    compressed = suffixes[-1] in _OPENERS
-    inner = suffixes[-2] if compressed else suffixes[-1]
-    what = "Parquet" if inner == ".parquet" else "CSV"
-    if compressed:
-        frame = _table_frame(_OPENERS[suffixes[-1]](path), inner=inner, shown=shown)
-        scan = frame.lazy()
-    elif inner == ".parquet":
-        scan = pl.scan_parquet(path)
-    else:
-        scan = pl.scan_csv(path, infer_schema=False, separator="\t" if inner == ".tsv" else ",")
-    first = 1
-    try:
-        for batch in scan.collect_batches(chunk_size=rows):
-            yield first, batch
-            first += batch.height
-    except pl.exceptions.PolarsError as exc:
-        raise InputError(f"{shown}: not a readable {what} file ({exc}).") from None
-
-
-def _table_frame(data: bytes, *, inner: str, shown: str) -> pl.DataFrame:
+def table_frame(data: bytes, *, inner: str, shown: str) -> pl.DataFrame:
+    """A whole CSV, TSV or Parquet file (``inner``: its suffix) as the row path reads it: CSV cells as text."""
     try:
         if inner == ".parquet":
             return pl.read_parquet(io.BytesIO(data))
@@ -216,7 +194,7 @@ def _table_frame(data: bytes, *, inner: str, shown: str) -> pl.DataFrame:
 
 
 def _read_table(data: bytes, shown: str, *, inner: str) -> list[Row]:
-    return list(enumerate(_table_frame(data, inner=inner, shown=shown).iter_rows(named=True), start=1))
+    return list(enumerate(table_frame(data, inner=inner, shown=shown).iter_rows(named=True), start=1))
 
 
 def _read_hf_folder(path: Path, *, shown: str) -> list[Row]:
@@ -246,26 +224,3 @@ _READERS: dict[str, Callable[[bytes, str], list[Row]]] = {
     ".parquet": lambda data, shown: _read_table(data, shown, inner=".parquet"),
 }
 
-
-def head_rows(path: Path, *, shown: str, rows: int) -> tuple[list[Row], list[str] | None]:
-    """The first ``rows`` rows of a file, and its columns when the container fixes them.
-
-    Plain JSONL, CSV and Parquet files are read only as far as needed; JSONL has no fixed
-    columns (``None``: a later line may add a key). Anything else is read whole, and its columns
-    are every key of every row. Errors are :func:`read_rows`'s for those rows.
-    """
-    suffix = path.suffix.lower() if path.is_file() else ""
-    if suffix in (".jsonl", ".ndjson"):
-        lines, found = [], 0
-        with path.open("rb") as fh:
-            for line in fh:
-                lines.append(line)
-                found += bool(line.strip(b" \t\r\n"))
-                if found >= rows:
-                    break
-        return rows_of_jsonl(b"".join(lines), shown=shown), None
-    if suffix in (".csv", ".tsv", ".parquet"):
-        frame = next(table_batches(path, shown=shown, rows=rows), (1, pl.DataFrame()))[1]
-        return list(enumerate(frame.iter_rows(named=True), start=1)), frame.columns
-    found = read_rows(path, shown=shown)
-    return found[:rows], list(dict.fromkeys(key for _, row in found for key in row))

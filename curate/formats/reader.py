@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import bz2
 import glob
-import gzip
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +11,8 @@ import polars as pl
 from curate.errors import InputError
 from curate.formats._rows import convert_rows
 from curate.formats.chunks import SourceRows, jsonl_block, read_table_chunk, resolve_source
-from curate.formats.containers import read_rows, table_batches
+from curate.formats.containers import read_rows
+from curate.formats.parts import JSONL, TABLES, container_of, jsonl_blocks, table_batches
 from curate.formats.detect import detect_format, natural_kind
 from curate.formats.table import check_mapping
 from curate.records import build_frame
@@ -27,10 +25,6 @@ __all__ = ["BATCH_ROWS", "SourceRows", "read_source", "read_source_rows", "resol
 # Rows per block or batch: ~20 MB of typical chat JSONL. Larger blocks are no faster (1M rows: within
 # noise of 100,000) and hold more at once (peak RSS 1.06 GB at 100,000 vs 0.63 GB at 25,000 on 200k rows).
 BATCH_ROWS = 25_000
-
-_JSONL = (".jsonl", ".ndjson")
-_TABLES = (".csv", ".tsv", ".parquet")
-_STREAM_OPENERS = {".gz": gzip.open, ".bz2": bz2.open}
 
 
 def resolve_files(pattern: str, *, base_dir: Path) -> list[tuple[str, Path]]:
@@ -122,25 +116,17 @@ def _whole_file(path: Path, *, source: SourceConfig, shown: str) -> SourceRows:
     return SourceRows(kind=kind, valid=valid, invalid=invalid, files=[shown])
 
 
-def _container(path: Path) -> tuple[str, bool]:
-    """The suffix that tells the container (under any ``.gz`` / ``.bz2``), and whether it is compressed."""
-    suffixes = [s.lower() for s in path.suffixes] if path.is_file() else []
-    compressed = bool(suffixes) and suffixes[-1] in _STREAM_OPENERS
-    inner = suffixes[-2] if compressed and len(suffixes) > 1 else suffixes[-1] if suffixes and not compressed else ""
-    return inner, compressed
-
-
 def _streamed(path: Path, *, source: SourceConfig, shown: str, rows: int) -> list[SourceRows]:
-    inner, _ = _container(path)
-    if inner not in (*_JSONL, *_TABLES):
+    inner, _ = container_of(path)
+    if inner not in (*JSONL, *TABLES):
         return [_whole_file(path, source=source, shown=shown)]
     resolved = resolve_source(source, path=path, shown=shown)
-    if inner in _TABLES:
+    if inner in TABLES:
         parts = [read_table_chunk(batch, first_row=first, source=resolved, shown=shown)
                  for first, batch in table_batches(path, shown=shown, rows=rows)]
     else:
         parts, columns = [], {}
-        for first, data in _jsonl_blocks(path, shown=shown, rows=rows):
+        for first, data in jsonl_blocks(path, shown=shown, rows=rows):
             part, keys = jsonl_block(data, first_line=first, source=resolved, shown=shown)
             parts.append(part)
             columns |= dict.fromkeys(keys)
@@ -151,18 +137,3 @@ def _streamed(path: Path, *, source: SourceConfig, shown: str, rows: int) -> lis
         parts = [SourceRows(kind=resolved.kind, valid=valid, invalid=invalid, files=[shown])]
     return parts
 
-
-def _jsonl_blocks(path: Path, *, shown: str, rows: int) -> Iterator[tuple[int, bytes]]:
-    """``(first line, bytes)`` of ``rows`` lines at a time, decompressing as it goes."""
-    _, compressed = _container(path)
-    opener = _STREAM_OPENERS[path.suffix.lower()] if compressed else open
-    first = 1
-    try:
-        with opener(path, "rb") as fh:
-            while lines := [line for _, line in zip(range(rows), fh, strict=False)]:
-                yield first, b"".join(lines)
-                first += len(lines)
-    except (OSError, EOFError) as exc:
-        if not compressed:
-            raise
-        raise InputError(f"Cannot decompress {shown}: {exc}.") from None
