@@ -13,10 +13,11 @@ from polars.testing import assert_series_equal
 
 from curate.records import SCHEMAS, conversation_columns
 from curate.stages.base import StageContext
-from curate.stages.dedup_exact import DedupExact, DedupExactConfig, first_equal, per_distinct
+from curate.stages.dedup_exact import DedupExact, DedupExactConfig, first_equal
 
 # Unicode White_Space: what polars (Rust) folds and strips. Python's \s also matches \x1c-\x1f.
-WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
+WHITE_SPACE += "\u2028\u2029\u202f\u205f\u3000"
 RUNS = re.compile(f"[{WHITE_SPACE}]+")
 OPTIONS = [
     {},
@@ -177,13 +178,17 @@ def test_dedup_exact_compares_every_conversation_column_of_a_preference_row() ->
         (prompt, [{"role": "assistant", "content": "A"}], [{"role": "assistant", "content": "B"}]),
         (prompt, [{"role": "assistant", "content": " a "}], [{"role": "assistant", "content": "b"}]),
         (prompt, [{"role": "assistant", "content": "B"}], [{"role": "assistant", "content": "A"}]),
-        ([{"role": "user", "content": "Pick one. A"}], [{"role": "assistant", "content": ""}], [{"role": "assistant", "content": "B"}]),
+        (
+            [{"role": "user", "content": "Pick one. A"}],
+            [{"role": "assistant", "content": ""}],
+            [{"role": "assistant", "content": "B"}],
+        ),
         (None, [{"role": "assistant", "content": "A"}], [{"role": "assistant", "content": "B"}]),
         (None, [{"role": "assistant", "content": "C"}], [{"role": "assistant", "content": "D"}]),
     ]
     frame = pl.DataFrame(
         [
-            {"id": f"p{i}", "source": "t", "meta": "{}", "prompt": p, "chosen": c, "rejected": r, "label": None, "margin": None}
+            {"id": f"p{i}", "source": "t", "meta": "{}", "prompt": p, "chosen": c, "rejected": r}
             for i, (p, c, r) in enumerate(rows * 3)
         ],
         schema=SCHEMAS["preference"],
@@ -198,17 +203,13 @@ def test_dedup_exact_compares_every_conversation_column_of_a_preference_row() ->
 def test_first_equal_is_exact_when_hashes_collide() -> None:
     values = pl.Series(["ab", "ba", "ab", None, "ba", "c", None, "ab"])
     expected = [0, 1, 0, 3, 1, 5, 3, 0]
-    assert first_equal(values).to_list() == expected
-    lists = pl.Series([["ab", "ba"], ["ab"], [], None, ["ba", "c", "ab"]])
-    # Every element hashed to 0: the hashes are checked as values, so results stay exact.
-    collided = lists.list.eval(pl.element().str.len_bytes().cast(pl.UInt64) * 0)
-    calls = []
+    assert first_equal(values.hash(), values.gather).to_list() == expected
+    # Every value hashed to 0, or to its length: matches are compared as values, so results stay exact.
+    assert first_equal(pl.zeros(len(values), pl.UInt64, eager=True), values.gather).to_list() == expected
+    assert first_equal(values.str.len_bytes(), values.gather).to_list() == expected
 
-    def upper(series: pl.Series) -> pl.Series:
-        calls.append(series.to_list())
-        return series.str.to_uppercase()
 
-    result = per_distinct(lists, upper, hashes=collided)
-    assert result.to_list() == [["AB", "BA"], ["AB"], [], None, ["BA", "C", "AB"]]
-    assert per_distinct(lists, upper).to_list() == result.to_list()
-    assert all(len(call) == len(set(call)) for call in calls)  # once per distinct element
+def test_dedup_exact_passes_an_empty_frame_through() -> None:
+    frame = pl.DataFrame(schema=SCHEMAS["sft"])
+    result = DedupExact(DedupExactConfig()).apply(frame, StageContext(dataset="t", kind="sft", base_dir=Path(".")))
+    assert result.kept.schema == frame.schema and result.kept.is_empty() and result.removed.is_empty()

@@ -1,16 +1,17 @@
 """``dedup_exact``: drop rows whose normalised conversation text equals an earlier row's.
 
 The normalised text of a row is its compared messages' contents joined, whitespace runs folded
-to one space, ends stripped and (by default) lowercased. It is built per distinct message, not
-per row: datasets repeat turns (system prompts, canned answers) far more often than whole
-conversations, so each distinct content is folded and lowercased once and the results are
-joined with one space. That is the same text as normalising the joined conversation: folding
-turns every whitespace run, message ends included, into one space, so message boundaries only
-matter through messages that are empty once folded, and those are dropped.
+to one space, ends stripped and (by default) lowercased. Where turns repeat (system prompts,
+canned answers), it is built per distinct message: each distinct content is folded and
+lowercased once and a row's results are joined with one space. That is the same text as
+normalising the joined conversation: folding turns every whitespace run, message ends
+included, into one space, so message boundaries only matter through messages that are empty
+once folded, and those are dropped. Where turns rarely repeat, each row's text is normalised.
 
 Equal values (contents, then row texts) are found by their 64-bit hashes and every match is
 then compared as values; one collision sends that level to the values themselves, so a hash
-never decides alone.
+never decides alone. Row texts are built, hashed and dropped 100,000 rows at a time, so the
+stage never holds every row's text.
 """
 
 from __future__ import annotations
@@ -18,20 +19,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 from pydantic import Field
 
 from curate.records import conversation_columns
 from curate.stages.base import Stage, StageConfig, StageContext, StageResult
 from curate.stages.registry import register
 
-__all__ = ["DedupExact", "DedupExactConfig", "first_equal", "per_distinct"]
+__all__ = ["DedupExact", "DedupExactConfig", "first_equal"]
 
 # Runs of 2+ whitespace or one non-space whitespace -> " ": the same as r"\s+" -> " ",
 # without rewriting every single space (most of the text).
 _RUNS = r"\s{2,}|[^\S ]"
-# A content that folding or stripping would change.
+# A text that folding or stripping would change.
 _UNFOLDED = r"\s{2,}|[^\S ]|^ | $"
+_CHUNK_ROWS = 100_000
+
+Texts = Callable[[pl.Series], pl.Series]
 
 
 class DedupExactConfig(StageConfig):
@@ -52,26 +58,35 @@ class DedupExact(Stage):
     Config = DedupExactConfig
 
     def apply(self, frame: pl.DataFrame, ctx: StageContext) -> StageResult:
-        text = self.texts(frame, ctx.kind)
-        origin = first_equal(text)
-        kept = origin == _positions(origin)
+        text = self.texts_of_rows(frame, ctx.kind)
+        hashes = pl.concat([text(rows).hash() for rows in _chunks(_positions(frame.height))])
+        origin = first_equal(hashes, text)
+        kept = origin == _positions(frame.height)
         duplicate_of = pl.concat_str(pl.lit('{"duplicate_of": "'), pl.lit(frame["id"].gather(origin)), pl.lit('"}'))
         # A row with no text (a null message list) duplicates the first such row, with no detail.
-        detail = pl.when(pl.lit(text.is_not_null())).then(duplicate_of)
-        return StageResult.partition(frame, kept, reason="exact_duplicate", detail=detail)
+        no_text = pl.any_horizontal([pl.col(column).is_null() for column in conversation_columns(ctx.kind)])
+        return StageResult.partition(frame, kept, reason="exact_duplicate", detail=pl.when(~no_text).then(duplicate_of))
 
     def texts(self, frame: pl.DataFrame, kind: str) -> pl.Series:
         """The normalised text of every row; null where a compared message list is null."""
+        return self.texts_of_rows(frame, kind)(_positions(frame.height))
+
+    def texts_of_rows(self, frame: pl.DataFrame, kind: str) -> Texts:
+        """A function from row numbers to those rows' normalised texts."""
         contents = frame.select(pl.concat_list([self._contents(c) for c in conversation_columns(kind)])).to_series()
-        hashes = contents.list.eval(pl.element().hash())
-        sizes, firsts = contents.explode().str.len_bytes(), hashes.explode().is_first_distinct()
-        if sizes.filter(~firsts).sum() * 2 < sizes.sum():
-            # Turns rarely repeat: normalising each row's text once is cheaper than mapping.
-            return self._normalised(contents.list.join(" "))
-        normal = per_distinct(contents, self._normalised, hashes=hashes)
-        if (normal.explode() == "").any():
-            normal = normal.list.eval(pl.element().filter(pl.element() != ""))
-        return normal.list.join(" ")
+        flat = contents.explode(empty_as_null=False, keep_nulls=False)
+        hashes = flat.hash()
+        sizes = flat.str.len_bytes()
+        if sizes.filter(~hashes.is_first_distinct()).sum() * 2 < sizes.sum():
+            # Turns rarely repeat: normalising each row's text is cheaper than mapping turns.
+            return lambda rows: self._normalised(contents.gather(rows).list.join(" "))
+        origin = first_equal(hashes, flat.gather)
+        firsts = origin == _positions(len(flat))
+        normal = self._normalised(flat.filter(firsts)).gather((firsts.cum_sum() - 1).gather(origin))
+        # Messages empty once folded vanish from the text, as in folding the joined conversation.
+        normal = pl.select(pl.when(pl.lit(normal) != "").then(pl.lit(normal))).to_series()
+        lists = _nested(normal, contents.list.len())
+        return lambda rows: lists.gather(rows).list.join(" ")
 
     def _contents(self, column: str) -> pl.Expr:
         message = pl.element()
@@ -79,61 +94,49 @@ class DedupExact(Stage):
             message = message.filter(message.struct.field("role") == self.config.text)
         return pl.col(column).list.eval(message.struct.field("content"))
 
-    def _normalised(self, contents: pl.Series) -> pl.Series:
+    def _normalised(self, texts: pl.Series) -> pl.Series:
         """Whitespace folded and stripped (only where needed), then lowercased if configured."""
-        unfolded = contents.str.contains(_UNFOLDED).fill_null(False)
+        unfolded = texts.str.contains(_UNFOLDED).fill_null(False)
         if unfolded.any():
             where = unfolded.arg_true()
-            folded = contents.gather(where).str.replace_all(_RUNS, " ").str.strip_chars()
-            contents = contents.scatter(where, folded)
-        return contents.str.to_lowercase() if self.config.lowercase else contents
+            texts = texts.scatter(where, texts.gather(where).str.replace_all(_RUNS, " ").str.strip_chars())
+        return texts.str.to_lowercase() if self.config.lowercase else texts
 
 
-def per_distinct(
-    lists: pl.Series, function: Callable[[pl.Series], pl.Series], *, hashes: pl.Series | None = None
-) -> pl.Series:
-    """``function`` applied to every element of a list column, computed once per distinct element.
+def first_equal(hashes: pl.Series, values_at: Texts) -> pl.Series:
+    """For every row, the index of the first row whose value equals it (nulls are equal).
 
     Parameters
     ----------
-    lists
-        A list column.
-    function
-        Maps a series of elements to a series of results, element for element.
     hashes
-        ``lists`` with every element hashed (``None``: ``element.hash()``). Equal hashes are
-        checked as values, so a collision costs time, never a wrong result.
+        One hash per row; equal values must have equal hashes.
+    values_at
+        The values of the given row numbers. Every row whose hash matches an earlier row's is
+        compared with that row (100,000 rows at a time); if any differs (a collision), all
+        values are asked for and compared as values.
     """
-    keys = lists.list.eval(pl.element().hash()) if hashes is None else hashes
-    values = lists.explode()
-    origin = _first_of_key(keys.explode())
-    if not _same(values, origin):
-        keys, origin = lists, _first_of_key(values)
-    firsts = (origin == _positions(origin)).arg_true()
-    results = function(values.gather(firsts))
-    return keys.list.eval(pl.element().replace_strict(keys.explode().gather(firsts), results))
-
-
-def first_equal(values: pl.Series) -> pl.Series:
-    """For every row, the index of the first row whose value equals it (nulls are equal).
-
-    Found by 64-bit hashes, then checked as values: if two different values share a hash, found
-    by the values themselves.
-    """
-    origin = _first_of_key(values.hash())
-    return origin if _same(values, origin) else _first_of_key(values)
+    origin = _first_of_key(hashes)
+    later = (origin != _positions(len(origin))).arg_true()
+    if all(values_at(rows).eq_missing(values_at(origin.gather(rows))).all() for rows in _chunks(later)):
+        return origin
+    return _first_of_key(values_at(_positions(len(hashes))))
 
 
 def _first_of_key(keys: pl.Series) -> pl.Series:
-    firsts = keys.is_first_distinct().arg_true()
-    return keys.replace_strict(keys.gather(firsts), firsts)
+    rows = pl.DataFrame({"key": keys, "row": _positions(len(keys))})
+    return rows.select(pl.col("row").first().over("key")).to_series()
 
 
-def _positions(like: pl.Series) -> pl.Series:
-    return pl.int_range(len(like), dtype=like.dtype, eager=True)
+def _positions(n: int) -> pl.Series:
+    return pl.int_range(n, dtype=pl.get_index_type(), eager=True)
 
 
-def _same(values: pl.Series, origin: pl.Series) -> bool:
-    """Whether every value equals the value at its ``origin`` (only rows after their origin differ)."""
-    later = (origin != _positions(origin)).arg_true()
-    return values.gather(origin.gather(later)).eq_missing(values.gather(later)).all()
+def _chunks(rows: pl.Series) -> list[pl.Series]:
+    return [rows.slice(start, _CHUNK_ROWS) for start in range(0, max(len(rows), 1), _CHUNK_ROWS)]
+
+
+def _nested(values: pl.Series, lengths: pl.Series) -> pl.Series:
+    """``values`` cut into consecutive lists of ``lengths`` (a null length: a null list)."""
+    offsets = np.concatenate([[0], lengths.fill_null(0).to_numpy().cumsum(dtype=np.int64)])
+    items = values.to_arrow(compat_level=pl.CompatLevel.newest())
+    return pl.Series(pa.LargeListArray.from_arrays(offsets, items, mask=lengths.is_null().to_arrow()))
