@@ -493,3 +493,51 @@ def test_parquet_columns_of_other_types_read_as_the_row_path_reads_them(tmp_path
     _assert_same_as_row_path(path, batch_rows=3, mapping={"user": "q", "assistant": "a"})
     frame.with_columns(margin=pl.Series(["0.5", "x", None, "2"])).drop("score", "when").write_parquet(path)
     _assert_same_as_row_path(path, batch_rows=3, mapping=preference)
+
+
+def test_a_glob_of_files_in_several_formats_reads_as_the_row_path_reads_it(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _write(folder / "a.jsonl", PLAIN["alpaca"] * 2)
+    _write(folder / "b.jsonl", PLAIN["sharegpt"] * 2)
+    source = SourceConfig(path="in/*.jsonl")
+    fast = _outcome(read_source, source, tmp_path, batch_rows=3)
+    slow = _outcome(read_source_rows, source, tmp_path)
+    assert fast[0] == slow[0] == "sft"
+    assert_frame_equal(fast[1], slow[1])
+    for name, rows in (("c.jsonl", PLAIN["hh_rlhf"]), ("d.jsonl", [])):  # preference rows; no rows: errors
+        _write(folder / name, rows)
+        error = _outcome(read_source_rows, source, tmp_path)
+        assert isinstance(error, str)
+        assert _outcome(read_source, source, tmp_path, batch_rows=3) == error
+
+
+@pytest.mark.parametrize(
+    ("rows", "options"),
+    [
+        ([], {"format": "alpaca"}),
+        ([], {}),
+        ([b"", b"  "], {"format": "kto"}),
+        (PLAIN["alpaca"], {"kind": "prompt"}),
+        (PLAIN["hh_rlhf"], {"kind": "prompt"}),
+        (PLAIN["kto"], {"kind": "sft"}),
+    ],
+)
+def test_empty_files_and_a_kind_other_than_the_formats_read_as_the_row_path_reads_them(tmp_path, rows, options):
+    _assert_same_as_row_path(_write(tmp_path / "rows.jsonl", rows), batch_rows=2, **options)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'q,a,cat\n"multi\nline",x,A\n"",y,B\nz,,C\n',
+        "q,a,cat\nHi,Hello,A\nHey,Hello,B,extra\n",
+        "q,a,cat\nHi,Hello\n",
+        'q,a,cat\n"unclosed,x,A\n',
+        "\ufeffq,a,cat\nCaf\u00e9,Oui,A\n",
+    ],
+)
+def test_unusual_csv_files_read_in_batches_as_the_row_path_reads_them(tmp_path, text):
+    path = tmp_path / "rows.csv"
+    path.write_text(text, encoding="utf-8")
+    _assert_same_as_row_path(path, batch_rows=1, mapping=_TABLE)
