@@ -51,7 +51,8 @@ class RayEngine(Engine):
         Cluster to join (``ray://head:10001``, ``auto``); ``None`` joins the cluster this process
         already started, or starts a local one with every core.
     chunk_bytes
-        Input bytes per reading task for JSONL and Parquet files; ``None``: 64 MB.
+        Input bytes per reading task for JSONL and Parquet files; ``None``: two tasks per
+        cluster CPU, each of 1 to 64 MB.
     """
 
     name = "ray"
@@ -76,10 +77,10 @@ class RayEngine(Engine):
 
     def read_files(self, source: SourceConfig, base_dir: Path) -> SourceRows:
         """The files of one source read and converted on the cluster, chunk by chunk (see docs/engines.md)."""
-        from curate.engines.ray._read import CHUNK_BYTES, read_files
+        from curate.engines.ray._read import read_files
 
         self.connect()
-        return read_files(source, base_dir, chunk_bytes=self.chunk_bytes or CHUNK_BYTES)
+        return read_files(source, base_dir, chunk_bytes=self.chunk_bytes)
 
     def run_stage(self, stage: Stage, frame: pl.DataFrame, ctx: StageContext) -> tuple[StageResult, StageStats]:
         apply = _distributed().get(stage.name)

@@ -36,11 +36,21 @@ from curate.records import SCHEMAS
 if TYPE_CHECKING:
     from curate.config import SourceConfig
 
-__all__ = ["CHUNK_BYTES", "read_files"]
+__all__ = ["read_files"]
 
 log = logging.getLogger(__name__)
 
-CHUNK_BYTES = 64 << 20  # input bytes per task: about 80,000 rows of support conversations
+MAX_CHUNK_BYTES = 64 << 20  # input bytes per task, at most: about 80,000 rows of support conversations
+MIN_CHUNK_BYTES = 1 << 20  # below this, a task costs more in scheduling than it saves
+
+
+def _chunk_bytes(files: list[File]) -> int:
+    """Two chunks per cluster CPU over the source's files, within [1 MB, 64 MB]."""
+    import ray
+
+    total = sum(Path(f.path).stat().st_size for f in files if Path(f.path).is_file())
+    per_cpu = total // max(1, 2 * int(ray.cluster_resources().get("CPU", 1)))
+    return min(MAX_CHUNK_BYTES, max(MIN_CHUNK_BYTES, per_cpu))
 
 
 def _resolve(source: SourceConfig, path: str, shown: str) -> SourceConfig | str:
@@ -157,7 +167,7 @@ class _Collected:
         self.done = max(self.done, upto)
 
 
-def read_files(source: SourceConfig, base_dir: Path, *, chunk_bytes: int = CHUNK_BYTES) -> SourceRows:
+def read_files(source: SourceConfig, base_dir: Path, *, chunk_bytes: int | None = None) -> SourceRows:
     """:func:`curate.formats.read_source` on Ray: the same rows, invalid rows, errors and ``files``.
 
     Parameters
@@ -167,7 +177,8 @@ def read_files(source: SourceConfig, base_dir: Path, *, chunk_bytes: int = CHUNK
     base_dir
         The pipeline file's folder. Workers open the same paths: one machine, or a shared file system.
     chunk_bytes
-        Input bytes per task for JSONL and Parquet files.
+        Input bytes per task for JSONL and Parquet files; ``None``: two tasks per cluster CPU, each
+        of 1 to 64 MB.
 
     Returns
     -------
@@ -178,7 +189,7 @@ def read_files(source: SourceConfig, base_dir: Path, *, chunk_bytes: int = CHUNK
     files, failed = _resolved(source, base_dir)
     if not files:
         raise InputError(failed)
-    items = _with_line_starts(_plan(files, chunk_bytes), files)
+    items = _with_line_starts(_plan(files, chunk_bytes or _chunk_bytes(files)), files)
     log.info("%s: %d file(s) read on Ray in %d chunk(s)", source.path, len(files), len(items))
     tables = [] if not items else ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
         read_chunk, batch_size=1, batch_format="pyarrow", fn_kwargs={"files": files},
