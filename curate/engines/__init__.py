@@ -1,8 +1,9 @@
-"""Engines decide where a stage's ``apply`` runs; :meth:`curate.stages.base.Stage.run` does the rest.
+"""Engines decide where the input files are read (:meth:`Engine.read`) and where a stage's ``apply``
+runs; :meth:`curate.stages.base.Stage.run` does the rest.
 
-``local`` (the default) runs every stage in this process. ``ray`` runs row stages and the
-MinHash signatures / LSH buckets on a Ray cluster and the other stages on the driver; see
-docs/engines.md.
+``local`` (the default) reads and runs every stage in this process. ``ray`` reads the files in
+chunks, and runs row stages and the MinHash signatures / LSH buckets, on a Ray cluster, the other
+stages on the driver; see docs/engines.md.
 """
 
 from __future__ import annotations
