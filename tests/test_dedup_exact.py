@@ -124,14 +124,14 @@ def bitext(shared_data: Path) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def repeated_turns(bitext: pl.DataFrame) -> pl.DataFrame:
-    """Variants of 150 real conversations: turns repeat, so texts are built per distinct turn."""
+    """Variants of 150 real conversations: most turns repeat."""
     conversations = [v for user, assistant in bitext.head(150).rows() for v in variants(user, assistant)]
     return sft_frame(conversations + UNICODE + UNICODE, seed=1)
 
 
 @pytest.fixture(scope="module")
 def distinct_turns(bitext: pl.DataFrame) -> pl.DataFrame:
-    """1,000 real conversations, a few repeated or varied: texts are built per row."""
+    """1,000 real conversations, a few repeated or varied: most turns are distinct."""
     rows = bitext.slice(200, 1000).rows()
     conversations = [turns(user, assistant) for user, assistant in rows]
     for user, assistant in rows[:30]:

@@ -1,18 +1,17 @@
 """``dedup_exact``: drop rows whose normalised conversation text equals an earlier row's.
 
 The normalised text of a row is its compared messages' contents joined, whitespace runs folded
-to one space, ends stripped and (by default) lowercased. Where turns repeat (system prompts,
-canned answers), it is built per distinct message: each distinct content is folded and
-lowercased once and a row's results are joined with one space. That is the same text as
+to one space, ends stripped and (by default) lowercased. It is built per distinct message:
+datasets repeat turns (system prompts, canned answers), so each distinct content is folded and
+lowercased once, and a row's results are joined with one space. That is the same text as
 normalising the joined conversation: folding turns every whitespace run, message ends
 included, into one space, so message boundaries only matter through messages that are empty
-once folded, and those are dropped. Where turns rarely repeat, each row's text is normalised.
+once folded, and those are dropped.
 
 Equal values (contents, then row texts) are found by their 64-bit hashes and every match is
 then compared as values; one collision sends that level to the values themselves, so a hash
 never decides alone. Row texts are built, hashed and dropped 100,000 rows at a time, so the
-stage never holds every row's text.
-"""
+stage never holds every row's text."""
 
 from __future__ import annotations
 
@@ -58,7 +57,7 @@ class DedupExact(Stage):
     Config = DedupExactConfig
 
     def apply(self, frame: pl.DataFrame, ctx: StageContext) -> StageResult:
-        text = self.texts_of_rows(frame, ctx.kind)
+        text = self._row_texts(frame, ctx.kind)
         hashes = pl.concat([text(rows).hash() for rows in _chunks(_positions(frame.height))])
         origin = first_equal(hashes, text)
         kept = origin == _positions(frame.height)
@@ -69,18 +68,13 @@ class DedupExact(Stage):
 
     def texts(self, frame: pl.DataFrame, kind: str) -> pl.Series:
         """The normalised text of every row; null where a compared message list is null."""
-        return self.texts_of_rows(frame, kind)(_positions(frame.height))
+        return self._row_texts(frame, kind)(_positions(frame.height))
 
-    def texts_of_rows(self, frame: pl.DataFrame, kind: str) -> Texts:
+    def _row_texts(self, frame: pl.DataFrame, kind: str) -> Texts:
         """A function from row numbers to those rows' normalised texts."""
         contents = frame.select(pl.concat_list([self._contents(c) for c in conversation_columns(kind)])).to_series()
         flat = contents.explode(empty_as_null=False, keep_nulls=False)
-        hashes = flat.hash()
-        sizes = flat.str.len_bytes()
-        if sizes.filter(~hashes.is_first_distinct()).sum() * 2 < sizes.sum():
-            # Turns rarely repeat: normalising each row's text is cheaper than mapping turns.
-            return lambda rows: self._normalised(contents.gather(rows).list.join(" "))
-        origin = first_equal(hashes, flat.gather)
+        origin = first_equal(flat.hash(), flat.gather)
         firsts = origin == _positions(len(flat))
         normal = self._normalised(flat.filter(firsts)).gather((firsts.cum_sum() - 1).gather(origin))
         # Messages empty once folded vanish from the text, as in folding the joined conversation.
