@@ -218,6 +218,14 @@ PLAIN = {
         {"messages": [{"role": "system", "content": "Be kind."}, _U, _A, {"role": "user", "content": "Bye"},
                       {"role": "assistant", "content": "Bye!"}], "label": None, "origin": "app"},
     ],
+    "preference": [
+        {"prompt": [_U], "chosen": [_A], "rejected": [{"role": "assistant", "content": "Go away"}], "margin": 1.5, "id": "p1"},
+        {"prompt": [{"role": "system", "content": "Kind."}, _U], "chosen": [_A], "rejected": [_A, _A], "margin": None, "id": "p2"},
+    ],
+    "prompt": [
+        {"prompt": [_U], "label": "greeting"},
+        {"prompt": [{"role": "system", "content": "Kind."}, {"role": "user", "content": "Caf\u00e9?"}], "label": None},
+    ],
     "feedback": [
         {"prompt": [_U], "completion": "Hello!", "feedback": "up", "model": "support-lora", "ts": "2026-12-02T06:00:00Z",
          "request_id": "r1"},
@@ -243,6 +251,8 @@ PINNED = {
     "sharegpt": ["6b859ca97b44940fd0dc78a998405e79", "150c0d9d5ea01b1b955e8efb83a2df17"],
     "sharegpt_preference": ["d32def2c96a661d2e78ea1677608218d", "19d0adc1af7525bfe1715c026fbd484b"],
     "messages": ["baf464170c97152561e1f38e5aa3ac92", "fa2fe952960e29b8c7b3066f7a3e58c8"],
+    "preference": ["c81bfbbb6960e317531a596822a56199", "5fa00495814333267e8811fff3902a3e"],
+    "prompt": ["4447f863c71c68ce53029b8017da5ed4", "848442650c0197de170f828603e20dc5"],
     "feedback": ["6cb0ecd61b7f858a6d498db0d50be4a7", "17ed6cea24fe905784393df86ca96d06"],
     "kto": ["b5cc716ffc2c1c0aced20ff67e67d4e9", "4ed2126562c4ccf4e7e8418332b5a2c7"],
     "hh_rlhf": ["c81bfbbb6960e317531a596822a56199", "861867edeb4cded0f0443bdf74ae5ab3"],
@@ -253,7 +263,7 @@ PINNED = {
 def _options(format: str) -> dict:
     if format == "table":
         return {"format": "table", "mapping": _TABLE}
-    return {"format": "messages" if format == "feedback" else format}
+    return {"format": "messages" if format in ("feedback", "preference", "prompt") else format}
 
 
 def _write(path: Path, rows: list) -> Path:
@@ -332,6 +342,21 @@ UNUSUAL_ROWS = {
         {"prompt": [_U], "completion": "x", "feedback": "up", "model": 7, "ts": None, "request_id": "r"},
         {"prompt": [_A], "completion": "x", "feedback": "up", "model": "m", "ts": None, "request_id": "r"},
         {"prompt": [_U], "feedback": "up", "model": "m", "ts": None, "request_id": "r"},
+    ],
+    "preference": [
+        {"prompt": [_U], "chosen": [_A], "rejected": [_A], "margin": "high", "id": "p"},
+        {"prompt": [_U], "chosen": [_A], "rejected": [_A], "margin": True, "id": "p"},
+        {"prompt": [_U], "chosen": [_A], "margin": 1, "id": "p"},
+        {"prompt": [_U], "chosen": [_A], "rejected": [_A], "margin": 2, "id": "p", "label": "x"},
+        {"prompt": [_U], "chosen_messages": [_U, _A], "rejected": [_A], "margin": 2, "id": "p"},
+        {"prompt": [_A], "chosen": [_A], "rejected": [_A], "margin": 2, "id": "p"},
+        {"messages": [_U, _A]},
+    ],
+    "prompt": [
+        {"prompt": [_U], "label": 5},
+        {"prompt": [_U], "label": None, "rejected": [_A]},
+        {"prompt": [_A], "label": None},
+        {"prompt": "text", "label": None},
     ],
     "kto": [
         {"messages": [_U, _A], "label": "yes"},

@@ -126,6 +126,8 @@ def messages(frame: pl.DataFrame, facts: Facts) -> Plan | None:
     ``prompt`` + ``completion`` rows (feedback) with ``{role, content}`` text turns."""
     if "prompt" in frame.columns and "completion" in frame.columns:
         return _prompt_completion(frame, facts)
+    if "prompt" in frame.columns and "messages" not in frame.columns:
+        return _explicit_prompt(frame, facts)
     if "messages" not in frame.columns or not facts.every_row("messages", frame.height):
         return None
     if not _fits(frame["messages"].dtype, _OPENAI) or not _texts(frame, facts, ["messages"], ("role", "content")):
@@ -134,6 +136,27 @@ def messages(frame: pl.DataFrame, facts: Facts) -> Plan | None:
         return None
     turns = _openai_turns("messages", frame["messages"].dtype)
     return Plan("sft", {"messages": turns, "label": _column(frame, "label")}, used=("messages", "label"))
+
+
+def _explicit_prompt(frame: pl.DataFrame, facts: Facts) -> Plan | None:
+    """``prompt`` + ``chosen`` + ``rejected`` turns (preference, TRL's explicit-prompt form), or ``prompt`` alone (prompt)."""
+    sides = [c for c in ("chosen", "rejected") if c in frame.columns]
+    if "chosen_messages" in frame.columns or sides not in ([], ["chosen", "rejected"]):
+        return None
+    lists = ["prompt", *sides]
+    if not all(facts.every_row(c, frame.height) and _fits(frame[c].dtype, _OPENAI) for c in lists):
+        return None
+    if not (_texts(frame, facts, lists, ("role", "content")) and _optional_texts(frame, facts, ("label",))):
+        return None
+    columns = {c: _openai_turns(c, frame[c].dtype) for c in lists} | {"label": _column(frame, "label")}
+    if not sides:
+        return Plan("prompt", columns, used=("prompt", "label"))
+    margin = frame["margin"].dtype if "margin" in frame.columns else pl.Null
+    if not (margin.is_integer() or margin.is_float() or margin == pl.Null):
+        return None  # a margin that is not a number is kept in meta, row by row
+    columns["margin"] = _column(frame, "margin")
+    used = ("prompt", "chosen", "rejected", "chosen_messages", "rejected_messages", "label", "margin")
+    return Plan("preference", columns, used=used)
 
 
 def _prompt_completion(frame: pl.DataFrame, facts: Facts) -> Plan | None:
