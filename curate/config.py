@@ -177,8 +177,9 @@ class _PipelineBase(BaseModel):
     # where the stages run
     engine: Literal["local", "ray"] = Field(
         "local",
-        description="Where stages run: `local` in this process, `ray` on a Ray cluster (row stages and "
-        "MinHash in parallel, the others on the driver; see docs/engines.md). Same YAML, same result.",
+        description="Where the pipeline runs: `local` in this process, `ray` on a Ray cluster (input files read "
+        "and converted, row stages, MinHash and embeddings in parallel; the other stages on the driver; see "
+        "docs/engines.md). Same YAML, same result.",
     )
     ray_address: str | None = Field(
         None,
