@@ -417,9 +417,11 @@ def test_a_table_mapping_column_that_only_later_lines_have_is_found(tmp_path):
     rows = [{"q": "Hi", "cat": "A"}] * 3 + [{"q": "Hi", "a": "Hello", "cat": "A"}]
     path = _write(tmp_path / "rows.jsonl", rows)
     _assert_same_as_row_path(path, batch_rows=2, **_options("table"))
-    missing = _write(tmp_path / "missing.jsonl", [{"q": "Hi", "cat": "A"}] * 3)
-    with pytest.raises(InputError, match=r"names the column 'a', which the file does not have"):
+    keys_in_several_orders = [{"z": 1, "q": "Hi", "cat": "A"}, {"cat": "B", "q": "x", "m": 2}, {"q": "y", "a0": 1, "z": 2}]
+    missing = _write(tmp_path / "missing.jsonl", keys_in_several_orders * 2)
+    with pytest.raises(InputError, match=r"names the column 'a', which the file does not have. Available columns: z, q, cat, m, a0"):
         read_source(SourceConfig(path=missing.name, **_options("table")), base_dir=tmp_path, batch_rows=2)
+    _assert_same_as_row_path(missing, batch_rows=2, **_options("table"))
 
 
 def test_compressed_jsonl_streams_and_equals_the_row_path(tmp_path):
