@@ -26,15 +26,26 @@ import xxhash
 from curate._raw import clean_text
 from curate.records import ROLES, SCHEMAS, conversation_columns, record_id
 
-__all__ = ["JsonFacts", "Plan", "TypedFacts", "finish", "message", "parse_jsonl", "text_column"]
+__all__ = [
+    "SIMPLE_TYPES",
+    "JsonFacts",
+    "Plan",
+    "TypedFacts",
+    "finish",
+    "json_value",
+    "message",
+    "parse_jsonl",
+    "text_column",
+]
 
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 _LONE_HIGH = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])")
 _LONE_LOW = re.compile(rb"(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
 # Text where NFC is the identity and Python's and polars' whitespace classes agree.
 _NOT_PLAIN = r"[^\x09-\x0d\x20-\x7e]"
-# Input column types whose JSON text polars writes as Python's json does.
-_SIMPLE = (pl.String, pl.Boolean, pl.Null, pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
+# Column types whose values polars writes as text (and JSON) as Python does.
+SIMPLE_TYPES = (pl.String, pl.Boolean, pl.Null, pl.Int8, pl.Int16, pl.Int32, pl.Int64,
+                pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)  # fmt: skip
 
 
 @dataclass
@@ -136,14 +147,15 @@ def finish(
     extras = [c for c in frame.columns if c not in plan.used and c != "line"]
     for name in extras:
         column = frame[name]
-        if column.dtype not in _SIMPLE or not facts.every_row(name, frame.height):
+        if column.dtype not in SIMPLE_TYPES or not facts.every_row(name, frame.height):
             return None
         if column.dtype == pl.String and not facts.strings(name, column.len() - column.null_count()):
             return None
     schema = SCHEMAS[kind]
     records = frame.select(
-        **{name: plan.columns.get(name, pl.lit(None)).cast(dtype) for name, dtype in schema.items() if name not in ("id", "source", "meta")},
-        meta=_meta({**{name: _json_value(pl.col(name)) for name in extras}, **plan.meta}, numbers),
+        **{name: plan.columns.get(name, pl.lit(None)).cast(dtype) for name, dtype in schema.items()
+           if name not in ("id", "source", "meta")},  # fmt: skip
+        meta=_meta({**{name: json_value(pl.col(name)) for name in extras}, **plan.meta}, numbers),
     )
     if not _all_valid(records, kind):
         return None
@@ -151,7 +163,7 @@ def finish(
     return records.with_columns(id=ids, source=pl.lit(clean_text(shown), pl.String)).select(list(schema))
 
 
-def _json_value(value: pl.Expr) -> pl.Expr:
+def json_value(value: pl.Expr) -> pl.Expr:
     """A column of simple values as JSON text, as ``json.dumps(ensure_ascii=False)`` writes each."""
     return pl.struct(v=value).struct.json_encode().str.slice(5).str.strip_suffix("}")
 
@@ -198,10 +210,9 @@ def _ids(records: pl.DataFrame, kind: str, *, ascii_only: bool) -> pl.Series:
         unusual = [pl.col(c).list.eval(content.str.contains(_NOT_PLAIN)).list.any() for c in conversation_columns(kind)]
         odd = records.select(pl.any_horizontal(unusual)).to_series().arg_true().to_list()
     by_row = dict(zip(odd, records[odd].to_dicts(), strict=True)) if odd else {}
-    return pl.Series(
-        [xxhash.xxh3_128_hexdigest(key.encode()) if i not in by_row else record_id(kind, by_row[i]) for i, key in enumerate(keys)],
-        dtype=pl.String,
-    )
+    ids = [xxhash.xxh3_128_hexdigest(key.encode()) if i not in by_row else record_id(kind, by_row[i])
+           for i, key in enumerate(keys)]  # fmt: skip
+    return pl.Series(ids, dtype=pl.String)
 
 
 def _folded(text: pl.Expr) -> pl.Expr:

@@ -70,7 +70,7 @@ def _with_system(frame: pl.DataFrame, turns: pl.Expr) -> pl.Expr:
 
 def alpaca(frame: pl.DataFrame, facts: Facts) -> Plan | None:
     """:func:`~curate.formats.conversions.alpaca` without ``history`` turns."""
-    if not (text_column(frame, facts, "instruction", required=True) and text_column(frame, facts, "output", required=True)):
+    if not all(text_column(frame, facts, name, required=True) for name in ("instruction", "output")):
         return None
     if not _optional_texts(frame, facts, ("input", "system", "label")):
         return None
@@ -81,7 +81,8 @@ def alpaca(frame: pl.DataFrame, facts: Facts) -> Plan | None:
     user = pl.col("instruction")
     if "input" in frame.columns:
         extra = pl.col("input")
-        user = pl.when(extra.is_not_null() & (extra != "")).then(pl.concat_str(user, pl.lit("\n\n"), extra)).otherwise(user)
+        appended = pl.concat_str(user, pl.lit("\n\n"), extra)
+        user = pl.when(extra.is_not_null() & (extra != "")).then(appended).otherwise(user)
     turns = pl.concat_list(message("user", user), message("assistant", pl.col("output")))
     columns = {"messages": _with_system(frame, turns), "label": _column(frame, "label")}
     return Plan("sft", columns, used=("instruction", "input", "output", "system", "history", "label"))
@@ -139,7 +140,7 @@ def messages(frame: pl.DataFrame, facts: Facts) -> Plan | None:
 
 
 def _explicit_prompt(frame: pl.DataFrame, facts: Facts) -> Plan | None:
-    """``prompt`` + ``chosen`` + ``rejected`` turns (preference, TRL's explicit-prompt form), or ``prompt`` alone (prompt)."""
+    """``prompt`` + ``chosen`` + ``rejected`` turns (preference: TRL's explicit-prompt form), or ``prompt`` alone."""
     sides = [c for c in ("chosen", "rejected") if c in frame.columns]
     if "chosen_messages" in frame.columns or sides not in ([], ["chosen", "rejected"]):
         return None
@@ -171,7 +172,8 @@ def _prompt_completion(frame: pl.DataFrame, facts: Facts) -> Plan | None:
     elif _fits(completion.dtype, _OPENAI):
         answer, lists = _openai_turns("completion", completion.dtype), ["prompt", "completion"]
     elif _fits(completion.dtype, _OPENAI, many=False):
-        answer = pl.concat_list(message(pl.col("completion").struct.field("role"), pl.col("completion").struct.field("content")))
+        one = pl.col("completion").struct
+        answer = pl.concat_list(message(one.field("role"), one.field("content")))
         lists = ["prompt", "completion"]
     else:
         return None
@@ -225,10 +227,12 @@ def hh_rlhf(frame: pl.DataFrame, facts: Facts) -> Plan | None:
     turns = chosen.list.slice(1, chosen.list.len() - 2).list.eval(pl.struct(role=role, content=turn))
     before = chosen.list.first().str.strip_chars()
     prompt = pl.when(before != "").then(pl.concat_list(message("system", before), turns)).otherwise(turns)
-    answers = {side: pl.concat_list(message("assistant", p.list.last().str.slice(1).str.strip_chars())) for side, p in parts.items()}
+    answers = {side: pl.concat_list(message("assistant", p.list.last().str.slice(1).str.strip_chars()))
+               for side, p in parts.items()}  # fmt: skip
     prefixes = [p.list.slice(0, p.list.len() - 1).list.join("\x00") for p in parts.values()]
     mismatch = pl.when(prefixes[0] != prefixes[1]).then(pl.lit("true"))
-    return Plan("preference", {"prompt": prompt, **answers}, used=("chosen", "rejected"), meta={"prefix_mismatch": mismatch})
+    columns = {"prompt": prompt, **answers}
+    return Plan("preference", columns, used=("chosen", "rejected"), meta={"prefix_mismatch": mismatch})
 
 
 BATCH_CONVERTERS: dict[str, Callable[[pl.DataFrame, Facts], Plan | None]] = {

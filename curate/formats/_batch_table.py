@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import polars as pl
 
-from curate.formats._batch import JsonFacts, Plan, TypedFacts, message, text_column
+from curate.formats._batch import SIMPLE_TYPES, JsonFacts, Plan, TypedFacts, json_value, message, text_column
 
 __all__ = ["table_plan"]
 
-_TEXT_TYPES = (pl.String, pl.Boolean, pl.Null, pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
 _MESSAGE_ROLES = {"user": "user", "assistant": "assistant", "prompt": "user", "chosen": "assistant",
                   "rejected": "assistant", "completion": "assistant"}  # fmt: skip
 # A number as Python's float() and polars' cast read it alike.
@@ -26,14 +25,17 @@ def _cell_text(frame: pl.DataFrame, facts: JsonFacts | TypedFacts, column: str) 
     if column not in frame.columns:
         return True  # every row lacks it: null
     dtype = frame[column].dtype
-    return dtype in _TEXT_TYPES and (dtype != pl.String or text_column(frame, facts, column, required=False))
+    return dtype in SIMPLE_TYPES and (dtype != pl.String or text_column(frame, facts, column, required=False))
 
 
-def table_plan(frame: pl.DataFrame, facts: JsonFacts | TypedFacts, *, kind: str, mapping: dict[str, str]) -> Plan | None:
+def table_plan(
+    frame: pl.DataFrame, facts: JsonFacts | TypedFacts, *, kind: str, mapping: dict[str, str]
+) -> Plan | None:
     """The plan of a block of table rows, or ``None`` to read it row by row."""
     if not all(_cell_text(frame, facts, column) for column in mapping.values()):
         return None
-    get = {key: pl.col(column) if column in frame.columns else pl.lit(None, pl.String) for key, column in mapping.items()}
+    absent = pl.lit(None, pl.String)
+    get = {key: pl.col(column) if column in frame.columns else absent for key, column in mapping.items()}
     if "system" in get and frame[mapping["system"]].dtype not in (pl.String, pl.Null):
         return None  # a number's truth is not its text's
     text = {key: get[key].cast(pl.String).fill_null("") for key in _MESSAGE_ROLES if key in get}
@@ -55,7 +57,7 @@ def table_plan(frame: pl.DataFrame, facts: JsonFacts | TypedFacts, *, kind: str,
             return None
         columns["margin"] = margin
     if "id" in get:
-        meta["id"] = pl.struct(v=get["id"]).struct.json_encode().str.slice(5).str.strip_suffix("}")
+        meta["id"] = json_value(get["id"])
     return Plan(kind, columns, used=tuple(mapping.values()), meta=meta)
 
 

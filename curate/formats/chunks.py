@@ -13,19 +13,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
-import pyarrow as pa
 
 from curate.formats._batch import JsonFacts, TypedFacts, finish, parse_jsonl
 from curate.formats._batch_chat import BATCH_CONVERTERS
 from curate.formats._batch_table import table_plan
 from curate.formats._rows import convert_rows
 from curate.formats.containers import rows_of_jsonl
-from curate.formats.parts import head_rows
 from curate.formats.detect import detect_format, natural_kind
+from curate.formats.parts import head_rows
 from curate.formats.table import check_mapping
 from curate.records import build_frame
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from curate.config import SourceConfig
 
 __all__ = ["SourceRows", "jsonl_block", "read_jsonl_block", "read_table_chunk", "resolve_source"]
@@ -175,13 +176,18 @@ def read_table_chunk(table: pa.Table | pl.DataFrame, *, first_row: int, source: 
     return _from_rows(rows, source=source, shown=shown)
 
 
-def _batch(frame: pl.DataFrame, *, source: SourceConfig, shown: str, numbers: list[int], facts: JsonFacts | TypedFacts) -> SourceRows | None:
+def _batch(
+    frame: pl.DataFrame, *, source: SourceConfig, shown: str, numbers: list[int], facts: JsonFacts | TypedFacts
+) -> SourceRows | None:
     """The block on the batch path when it is plain, else ``None``."""
-    if source.format == "table":
-        plan = table_plan(frame, facts, kind=source.kind, mapping=source.mapping)
-    else:
-        plan = BATCH_CONVERTERS[source.format](frame, facts)
-    valid = finish(frame, plan, kind=source.kind, numbers=numbers, shown=shown, facts=facts)
+    try:
+        if source.format == "table":
+            plan = table_plan(frame, facts, kind=source.kind, mapping=source.mapping)
+        else:
+            plan = BATCH_CONVERTERS[source.format](frame, facts)
+        valid = finish(frame, plan, kind=source.kind, numbers=numbers, shown=shown, facts=facts)
+    except pl.exceptions.PolarsError:
+        return None  # a shape the batch path did not foresee: the row path reads it
     if valid is None:
         return None
     return SourceRows(kind=source.kind, valid=valid, invalid=_empty_invalid(source.kind), files=[shown])

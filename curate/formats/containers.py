@@ -190,7 +190,8 @@ def table_frame(data: bytes, *, inner: str, shown: str) -> pl.DataFrame:
             return pl.read_parquet(io.BytesIO(data))
         return pl.read_csv(data, infer_schema=False, separator="\t" if inner == ".tsv" else ",")
     except pl.exceptions.PolarsError as exc:
-        raise InputError(f"{shown}: not a readable {'Parquet' if inner == '.parquet' else 'CSV'} file ({exc}).") from None
+        what = "Parquet" if inner == ".parquet" else "CSV"
+        raise InputError(f"{shown}: not a readable {what} file ({exc}).") from None
 
 
 def _read_table(data: bytes, shown: str, *, inner: str) -> list[Row]:

@@ -12,8 +12,8 @@ from curate.errors import InputError
 from curate.formats._rows import convert_rows
 from curate.formats.chunks import SourceRows, jsonl_block, read_table_chunk, resolve_source
 from curate.formats.containers import read_rows
-from curate.formats.parts import JSONL, TABLES, container_of, jsonl_blocks, table_batches
 from curate.formats.detect import detect_format, natural_kind
+from curate.formats.parts import JSONL, TABLES, container_of, jsonl_blocks, table_batches
 from curate.formats.table import check_mapping
 from curate.records import build_frame
 
