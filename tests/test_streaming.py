@@ -365,6 +365,7 @@ UNUSUAL_ROWS = {
         {"messages": [_U], "label": True},
         {"messages": [_U, _A, {"role": "user", "content": "trailing"}], "label": True},
         {"messages": [_U, _A], "label": True, "note": "kept in meta"},
+        b'{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}], "label": true, "label": false}',
     ],
     "hh_rlhf": [
         {"chosen": "\n\nHuman: Hi\n\nAssistant: Hello", "rejected": "\n\nHuman: Hey\n\nAssistant: Go away"},

@@ -186,7 +186,9 @@ def _prompt_completion(frame: pl.DataFrame, facts: Facts) -> Plan | None:
 
 def kto(frame: pl.DataFrame, facts: Facts) -> Plan | None:
     """:func:`~curate.formats.conversions.kto` with a boolean ``label`` on every row."""
-    if "label" not in frame.columns or frame["label"].dtype != pl.Boolean or frame["label"].null_count():
+    label = frame["label"] if "label" in frame.columns else None
+    # Once on every row: a second `label` in a line (Python keeps the last) counts twice.
+    if label is None or label.dtype != pl.Boolean or label.null_count() or not facts.every_row("label", frame.height):
         return None
     if "messages" not in frame.columns or not _fits(frame["messages"].dtype, _OPENAI):
         return None
