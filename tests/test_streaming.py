@@ -569,3 +569,13 @@ def test_unusual_csv_files_read_in_batches_as_the_row_path_reads_them(tmp_path, 
     path = tmp_path / "rows.csv"
     path.write_text(text, encoding="utf-8")
     _assert_same_as_row_path(path, batch_rows=1, mapping=_TABLE)
+
+
+def test_keys_and_values_beyond_ascii_go_to_meta_on_the_batch_path(tmp_path):
+    rows = [{**row, "cl\u00e9": "\u00e9t\u00e9 \u2028", "n\u00b0": i} for i, row in enumerate(PLAIN["alpaca"] * 2)]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    assert _takes_batch_path(path, SourceConfig(path=path.name))
+    _assert_same_as_row_path(path, batch_rows=3)
+    escaped = _write(tmp_path / "escaped.jsonl", rows)  # keys written as \u escapes: row by row, same result
+    _assert_same_as_row_path(escaped, batch_rows=3)

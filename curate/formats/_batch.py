@@ -88,12 +88,12 @@ class JsonFacts:
     def strings(self, key: str, count: int) -> bool:
         """Whether ``key`` is followed by a JSON string exactly ``count`` times (a key written
         another way, e.g. with an escape, counts too few and sends the block row by row)."""
-        name = json.dumps(key).encode()[:-1]
+        name = json.dumps(key, ensure_ascii=False).encode()[:-1]
         return sum(self.data.count(name + spelling) for spelling in self._spellings) == count
 
     def every_row(self, key: str, height: int) -> bool:
         """Whether ``key`` appears exactly ``height`` times: once in every row of the block."""
-        return self.data.count(json.dumps(key).encode() + b":") == height
+        return self.data.count(json.dumps(key, ensure_ascii=False).encode() + b":") == height
 
 
 def parse_jsonl(data: bytes, *, first_line: int) -> tuple[pl.DataFrame, list[int]] | None:
