@@ -7,7 +7,7 @@
    ``apply`` minus the RSS with the frame loaded), and ``curate run`` with ``dedup_exact`` + ``split`` at several sizes
    under ``/usr/bin/time -v`` (wall, peak RSS), to show how memory grows with N.
 
-    .venv/bin/python bench/dedup_exact.py --rows 1000000 [--before dcbd79f] [--only speed,memory]
+    .venv/bin/python bench/dedup_exact.py --rows 1000000 [--before dcbd79f] [--only speed,memory] [--distinct]
 
 The frame is bench/read_speed.py's messages file (Bitext conversations cycled, a fifth exact
 duplicates), read once with curate's reader and cached as Parquet under /tmp.
@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,6 +48,16 @@ def frame_of(rows: int) -> Path:
         data = build(rows, TMP / f"bench_messages_{rows}.jsonl")
         read_source(SourceConfig(path=str(data)), base_dir=ROOT).valid.write_parquet(cached)
     return cached
+
+
+def all_distinct(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every turn made unique (` #<row>` appended): the worst case for normalising each distinct turn once."""
+    turn = pl.col("messages").struct
+    rows = frame.with_row_index("row").explode("messages")
+    content = turn.field("content") + " #" + pl.col("row").cast(pl.String)
+    rows = rows.with_columns(messages=pl.struct(turn.field("role"), content))
+    rows = rows.group_by("row", maintain_order=True).agg(pl.all().exclude("messages").first(), pl.col("messages"))
+    return rows.select(frame.columns)
 
 
 def stage_at(rev: str) -> type:
@@ -109,13 +122,16 @@ def memory(rows: int, before: str, sizes: list[int]) -> None:
         line = {"stage": name, "rows": rows, "frame_mb": base, "peak_mb": peak, "stage_mb": peak - base}
         print(json.dumps(line), flush=True)
     work = Path(tempfile.mkdtemp(prefix="dedup_exact_"))
+    os.environ["COLUMNS"] = "200"  # curate run's table unabridged, so the stage's seconds can be read
     for n in sizes:
         data = build(n, TMP / f"bench_messages_{n}.jsonl")
         pipeline = work / f"exact_{n}.yaml"
         stages = "\n".join(f"  - {s}" for s in STAGES["exact"])
         pipeline.write_text(PIPELINE.format(data=data, stages=stages))
         result = timed(f"exact {n}", [CURATE, "run", str(pipeline), "--store", str(work / f"store_{n}")])
-        print(json.dumps({k: v for k, v in result.items() if k != "stdout"}), flush=True)
+        stage = re.search(r"dedup_exact +\d+ +\d+ +\d+ +\d+ +([\d.]+)", result.pop("stdout"))
+        print(json.dumps({**result, "dedup_exact_s": float(stage.group(1)) if stage else None}), flush=True)
+    shutil.rmtree(work)
 
 
 def main() -> None:
@@ -125,9 +141,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sizes", default="250000,500000,1000000", help="rows of the `curate run` memory runs")
     parser.add_argument("--only", default="speed,memory")
+    parser.add_argument("--distinct", action="store_true", help="speed on the frame with every turn made unique")
     args = parser.parse_args()
     if "speed" in args.only:
-        speed(pl.read_parquet(frame_of(args.rows)), args.before, args.rounds)
+        frame = pl.read_parquet(frame_of(args.rows))
+        speed(all_distinct(frame) if args.distinct else frame, args.before, args.rounds)
     if "memory" in args.only:
         memory(args.rows, args.before, [int(n) for n in args.sizes.split(",")])
     print("max RSS of this process MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
