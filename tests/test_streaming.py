@@ -17,7 +17,7 @@ from curate.config import SourceConfig
 from curate.errors import InputError
 from curate.formats import read_source, resolve_source
 from curate.formats._batch import JsonFacts, TypedFacts, parse_jsonl
-from curate.formats.chunks import _batch
+from curate.formats._part import _batch
 from curate.formats.parts import TABLES, container_of, table_batches
 from curate.formats.reader import read_source_rows
 from curate.records import record_id
@@ -579,3 +579,51 @@ def test_keys_and_values_beyond_ascii_go_to_meta_on_the_batch_path(tmp_path):
     _assert_same_as_row_path(path, batch_rows=3)
     escaped = _write(tmp_path / "escaped.jsonl", rows)  # keys written as \u escapes: row by row, same result
     _assert_same_as_row_path(escaped, batch_rows=3)
+
+
+def _rows_read_by_row(monkeypatch) -> list[int]:  # noqa: ANN001
+    """The number of rows each call of the row path gets from the parts reader, as it runs."""
+    from curate.formats import _part
+
+    calls: list[int] = []
+    row_path = _part.source_rows
+    monkeypatch.setattr(_part, "source_rows", lambda rows, **kw: calls.append(len(rows)) or row_path(rows, **kw))
+    return calls
+
+
+def test_an_invalid_row_alone_goes_through_the_row_path(tmp_path, monkeypatch):
+    rows = [{**PLAIN["alpaca"][i % 2], "source_id": i} for i in range(600)]
+    for i in (7, 300, 301):
+        rows[i] = {**rows[i], "output": None}  # invalid: removed with the row path's reason
+    lines = [json.dumps(r).encode() for r in rows]
+    lines[200:200] = [b""]
+    path = _write(tmp_path / "rows.jsonl", lines)
+    read_by_row = _rows_read_by_row(monkeypatch)
+    _assert_same_as_row_path(path, batch_rows=1000)
+    assert read_by_row == [3]
+    assert read_source(SourceConfig(path=path.name), base_dir=tmp_path, batch_rows=1000).invalid.height == 3
+
+
+def test_one_odd_row_sends_only_its_piece_of_a_block_row_by_row(tmp_path, monkeypatch):
+    rows = [{**PLAIN["alpaca"][i % 2], "source_id": i} for i in range(3000)]
+    rows[1500] = {**rows[1500], "instruction": 5}  # a number where text belongs: not plain
+    lines = [json.dumps(r).encode() for r in rows]
+    lines[700:700] = [b""]  # a blank line in an earlier piece
+    path = _write(tmp_path / "rows.jsonl", lines)
+    read_by_row = _rows_read_by_row(monkeypatch)
+    _assert_same_as_row_path(path, batch_rows=5000)
+    assert len(read_by_row) == 1 and read_by_row[0] < 3000 / 6  # one piece of eight
+    bad = _write(tmp_path / "bad.jsonl", [*lines[:2000], b'{"instruction": ', *lines[2000:]])
+    _assert_same_as_row_path(bad, batch_rows=5000)
+
+
+def test_one_odd_row_sends_only_its_piece_of_a_table_batch_row_by_row(tmp_path, monkeypatch):
+    margins = ["0.5"] * 4096
+    margins[3000] = "high"  # not a number: kept in meta, row by row
+    frame = pl.DataFrame({"q": [f"question {i}" for i in range(4096)], "good": "yes", "bad": "no", "margin": margins})
+    path = tmp_path / "rows.parquet"
+    frame.write_parquet(path)
+    mapping = {"prompt": "q", "chosen": "good", "rejected": "bad", "margin": "margin"}
+    read_by_row = _rows_read_by_row(monkeypatch)
+    _assert_same_as_row_path(path, batch_rows=5000, mapping=mapping)
+    assert [n for n in read_by_row if n] == [512]  # one piece of eight

@@ -140,8 +140,10 @@ def text_column(frame: pl.DataFrame, facts: TypedFacts | JsonFacts, name: str, *
 
 def finish(
     frame: pl.DataFrame, plan: Plan | None, *, kind: str, numbers: list[int], shown: str, facts: TypedFacts | JsonFacts
-) -> pl.DataFrame | None:
-    """The valid records of a plain block (the row path's frame), or ``None`` to read it row by row."""
+) -> tuple[pl.DataFrame, list[int]] | None:
+    """The records of a plain block's valid rows (as the row path builds them) and the positions of
+    the rows that failed validation (for the row path to remove with its reasons); ``None`` to read
+    the whole block row by row."""
     if plan is None or plan.kind != kind or set(plan.meta) & (set(frame.columns) - set(plan.used)):
         return None  # a meta entry the plan sets that an input column would also set: row by row
     extras = [c for c in frame.columns if c not in plan.used and c != "line"]
@@ -157,10 +159,11 @@ def finish(
            if name not in ("id", "source", "meta")},  # fmt: skip
         meta=_meta({**{name: json_value(pl.col(name)) for name in extras}, **plan.meta}, numbers),
     )
-    if not _all_valid(records, kind):
-        return None
+    valid = _valid(records, kind)
+    rejected = (~valid).arg_true().to_list()
+    records = records.filter(valid) if rejected else records
     ids = _ids(records, kind, ascii_only=facts.ascii_only)
-    return records.with_columns(id=ids, source=pl.lit(clean_text(shown), pl.String)).select(list(schema))
+    return records.with_columns(id=ids, source=pl.lit(clean_text(shown), pl.String)).select(list(schema)), rejected
 
 
 def json_value(value: pl.Expr) -> pl.Expr:
@@ -177,8 +180,9 @@ def _meta(entries: dict[str, pl.Expr], numbers: list[int]) -> pl.Expr:
     return pl.concat_str(pl.lit("{"), pl.concat_str(pieces).str.slice(2), pl.lit("}"))
 
 
-def _all_valid(records: pl.DataFrame, kind: str) -> bool:
-    """Whether every row passes :func:`curate.records.validate_record` (text columns are text by construction)."""
+def _valid(records: pl.DataFrame, kind: str) -> pl.Series:
+    """Per row: whether it surely passes :func:`curate.records.validate_record` (text columns are
+    text by construction); a row marked ``False`` is judged by the row path."""
     checks = []
     for column in conversation_columns(kind):
         messages = pl.col(column)
@@ -191,7 +195,7 @@ def _all_valid(records: pl.DataFrame, kind: str) -> bool:
     checks.append(roles.list.contains("user"))
     if kind == "sft":
         checks.append(roles.list.contains("assistant"))
-    return bool(records.select(pl.all_horizontal(checks).fill_null(False).all()).item())
+    return records.select(pl.all_horizontal(checks).fill_null(False)).to_series()
 
 
 def _ids(records: pl.DataFrame, kind: str, *, ascii_only: bool) -> pl.Series:

@@ -70,7 +70,8 @@ def _with_system(frame: pl.DataFrame, turns: pl.Expr) -> pl.Expr:
 
 def alpaca(frame: pl.DataFrame, facts: Facts) -> Plan | None:
     """:func:`~curate.formats.conversions.alpaca` without ``history`` turns."""
-    if not all(text_column(frame, facts, name, required=True) for name in ("instruction", "output")):
+    # A null instruction or output makes its row fail validation here: the row path converts it.
+    if not all(name in frame.columns and text_column(frame, facts, name, required=False) for name in ("instruction", "output")):
         return None
     if not _optional_texts(frame, facts, ("input", "system", "label")):
         return None

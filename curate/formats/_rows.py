@@ -2,14 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
 
 from curate.errors import InputError
 from curate.formats.containers import Row
 from curate.formats.conversions import CONVERTERS
 from curate.formats.table import table_record
+from curate.records import build_frame
 
-__all__ = ["convert_rows"]
+if TYPE_CHECKING:
+    from curate.config import SourceConfig
+
+__all__ = ["SourceRows", "convert_rows", "source_rows"]
+
+
+@dataclass(frozen=True)
+class SourceRows:
+    """What one source (or one part of a file) produced.
+
+    Attributes
+    ----------
+    kind
+        The record kind of every row (given by the source or inferred from the format).
+    valid
+        Rows that fit the kind's schema, as :func:`curate.records.build_frame` returns them.
+    invalid
+        Rows that do not, with ``reason`` and ``detail``; stage ``convert`` records them as removed.
+    files
+        The files read, in order, as they appear in the ``source`` column.
+    """
+
+    kind: str
+    valid: pl.DataFrame
+    invalid: pl.DataFrame
+    files: list[str]
 
 
 def _recast(record: dict[str, Any], *, have: str, want: str, format: str, path: str) -> dict[str, Any]:
@@ -53,3 +82,10 @@ def convert_rows(
         record["source"] = shown
         records.append(record)
     return records
+
+
+def source_rows(rows: list[Row], *, source: SourceConfig, shown: str) -> SourceRows:
+    """Rows of one file through the row path (``source`` resolved), validated."""
+    records = convert_rows(rows, format=source.format, kind=source.kind, mapping=source.mapping, shown=shown)
+    valid, invalid = build_frame(source.kind, records)
+    return SourceRows(kind=source.kind, valid=valid, invalid=invalid, files=[shown])

@@ -8,21 +8,16 @@ in file order equal :func:`curate.formats.read_source` on the whole file, row fo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
 
-from curate.formats._batch import JsonFacts, TypedFacts, finish, parse_jsonl
-from curate.formats._batch_chat import BATCH_CONVERTERS
-from curate.formats._batch_table import table_plan
-from curate.formats._rows import convert_rows
-from curate.formats.containers import rows_of_jsonl
+from curate.formats._part import jsonl_part, table_part
+from curate.formats._rows import SourceRows
 from curate.formats.detect import detect_format, natural_kind
 from curate.formats.parts import head_rows
 from curate.formats.table import check_mapping
-from curate.records import build_frame
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -33,28 +28,6 @@ __all__ = ["SourceRows", "jsonl_block", "read_jsonl_block", "read_table_chunk", 
 
 # Rows format detection looks at (detect_format's sample).
 _HEAD_ROWS = 20
-
-
-@dataclass(frozen=True)
-class SourceRows:
-    """What one source (or one part of a file) produced.
-
-    Attributes
-    ----------
-    kind
-        The record kind of every row (given by the source or inferred from the format).
-    valid
-        Rows that fit the kind's schema, as :func:`curate.records.build_frame` returns them.
-    invalid
-        Rows that do not, with ``reason`` and ``detail``; stage ``convert`` records them as removed.
-    files
-        The files read, in order, as they appear in the ``source`` column.
-    """
-
-    kind: str
-    valid: pl.DataFrame
-    invalid: pl.DataFrame
-    files: list[str]
 
 
 def resolve_source(source: SourceConfig, *, path: Path, shown: str) -> SourceConfig:
@@ -132,15 +105,7 @@ def read_jsonl_block(data: bytes, *, first_line: int, source: SourceConfig, show
 
 def jsonl_block(data: bytes, *, first_line: int, source: SourceConfig, shown: str) -> tuple[SourceRows, list[str]]:
     """:func:`read_jsonl_block`, and the keys the block's lines have (a table's columns)."""
-    parsed = parse_jsonl(data, first_line=first_line)
-    if parsed is not None:
-        frame, numbers = parsed
-        fast = _batch(frame, source=source, shown=shown, numbers=numbers, facts=JsonFacts(data))
-        if fast is not None:
-            return fast, frame.columns
-    rows = rows_of_jsonl(data, shown=shown, first_line=first_line)
-    keys = list(dict.fromkeys(key for _, row in rows for key in row)) if source.format == "table" else []
-    return _from_rows(rows, source=source, shown=shown), keys
+    return jsonl_part(data, first_line=first_line, source=source, shown=shown)
 
 
 def read_table_chunk(table: pa.Table | pl.DataFrame, *, first_row: int, source: SourceConfig, shown: str) -> SourceRows:
@@ -168,36 +133,4 @@ def read_table_chunk(table: pa.Table | pl.DataFrame, *, first_row: int, source: 
     cannot tell a missing key from a null one, and the row path keeps only the keys a line has.
     """
     frame = table if isinstance(table, pl.DataFrame) else pl.from_arrow(table)
-    numbers = list(range(first_row, first_row + frame.height))
-    fast = _batch(frame, source=source, shown=shown, numbers=numbers, facts=TypedFacts()) if frame.height else None
-    if fast is not None:
-        return fast
-    rows = list(enumerate(frame.iter_rows(named=True), start=first_row))
-    return _from_rows(rows, source=source, shown=shown)
-
-
-def _batch(
-    frame: pl.DataFrame, *, source: SourceConfig, shown: str, numbers: list[int], facts: JsonFacts | TypedFacts
-) -> SourceRows | None:
-    """The block on the batch path when it is plain, else ``None``."""
-    try:
-        if source.format == "table":
-            plan = table_plan(frame, facts, kind=source.kind, mapping=source.mapping)
-        else:
-            plan = BATCH_CONVERTERS[source.format](frame, facts)
-        valid = finish(frame, plan, kind=source.kind, numbers=numbers, shown=shown, facts=facts)
-    except pl.exceptions.PolarsError:
-        return None  # a shape the batch path did not foresee: the row path reads it
-    if valid is None:
-        return None
-    return SourceRows(kind=source.kind, valid=valid, invalid=_empty_invalid(source.kind), files=[shown])
-
-
-def _empty_invalid(kind: str) -> pl.DataFrame:
-    return build_frame(kind, [])[1]
-
-
-def _from_rows(rows: list, *, source: SourceConfig, shown: str) -> SourceRows:
-    records = convert_rows(rows, format=source.format, kind=source.kind, mapping=source.mapping, shown=shown)
-    valid, invalid = build_frame(source.kind, records)
-    return SourceRows(kind=source.kind, valid=valid, invalid=invalid, files=[shown])
+    return table_part(frame, first_row=first_row, source=source, shown=shown)
