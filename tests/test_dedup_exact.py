@@ -209,6 +209,19 @@ def test_first_equal_is_exact_when_hashes_collide() -> None:
     assert first_equal(values.str.len_bytes(), values.gather).to_list() == expected
 
 
+def test_dedup_exact_rows_with_no_compared_turn_share_the_empty_text() -> None:
+    prompts = [[{"role": "user", "content": f"Question {i % 3}?"}] for i in range(6)] + [[], None]
+    frame = pl.DataFrame(
+        [{"id": f"q{i}", "source": "t", "meta": "{}", "prompt": p} for i, p in enumerate(prompts)],
+        schema=SCHEMAS["prompt"],
+    )
+    for options in OPTIONS:
+        assert run_stage(frame, "prompt", **options) == reference(frame, "prompt", **options)
+    kept, removed = run_stage(frame, "prompt", text="assistant")
+    assert kept == ["q0", "q7"]  # "" for every prompt with a list, null for the null one
+    assert removed[-1] == ("q6", '{"duplicate_of": "q0"}')
+
+
 def test_dedup_exact_passes_an_empty_frame_through() -> None:
     frame = pl.DataFrame(schema=SCHEMAS["sft"])
     result = DedupExact(DedupExactConfig()).apply(frame, StageContext(dataset="t", kind="sft", base_dir=Path(".")))

@@ -11,7 +11,8 @@ once folded, and those are dropped.
 Equal values (contents, then row texts) are found by their 64-bit hashes and every match is
 then compared as values; one collision sends that level to the values themselves, so a hash
 never decides alone. Row texts are built, hashed and dropped 100,000 rows at a time, so the
-stage never holds every row's text."""
+stage never holds every row's text.
+"""
 
 from __future__ import annotations
 
@@ -72,14 +73,18 @@ class DedupExact(Stage):
 
     def _row_texts(self, frame: pl.DataFrame, kind: str) -> Texts:
         """A function from row numbers to those rows' normalised texts."""
-        contents = frame.select(pl.concat_list([self._contents(c) for c in conversation_columns(kind)])).to_series()
-        flat = contents.explode(empty_as_null=False, keep_nulls=False)
+        contents = pl.concat_list([self._contents(c) for c in conversation_columns(kind)])
+        # An empty or null list holds one null item (skipped when joined), so every row has one or more.
+        no_turn = pl.lit([None], pl.List(pl.String))
+        turns = pl.when(contents.list.len() > 0).then(contents).otherwise(no_turn)
+        contents, nulls = frame.select(turns.alias("turns"), contents.is_null().alias("nulls")).get_columns()
+        flat = contents.explode()
         origin = first_equal(flat.hash(), flat.gather)
         firsts = origin == _positions(len(flat))
         normal = self._normalised(flat.filter(firsts)).gather((firsts.cum_sum() - 1).gather(origin))
         # Messages empty once folded vanish from the text, as in folding the joined conversation.
         normal = pl.select(pl.when(pl.lit(normal) != "").then(pl.lit(normal))).to_series()
-        lists = _nested(normal, contents.list.len())
+        lists = _nested(normal, contents.list.len(), nulls=nulls)
         return lambda rows: lists.gather(rows).list.join(" ")
 
     def _contents(self, column: str) -> pl.Expr:
@@ -129,8 +134,8 @@ def _chunks(rows: pl.Series) -> list[pl.Series]:
     return [rows.slice(start, _CHUNK_ROWS) for start in range(0, max(len(rows), 1), _CHUNK_ROWS)]
 
 
-def _nested(values: pl.Series, lengths: pl.Series) -> pl.Series:
-    """``values`` cut into consecutive lists of ``lengths`` (a null length: a null list)."""
-    offsets = np.concatenate([[0], lengths.fill_null(0).to_numpy().cumsum(dtype=np.int64)])
-    items = values.to_arrow(compat_level=pl.CompatLevel.newest())
-    return pl.Series(pa.LargeListArray.from_arrays(offsets, items, mask=lengths.is_null().to_arrow()))
+def _nested(items: pl.Series, lengths: pl.Series, *, nulls: pl.Series) -> pl.Series:
+    """``items`` cut into consecutive lists of ``lengths``; a null list where ``nulls`` is true."""
+    offsets = np.concatenate([[0], lengths.to_numpy().cumsum(dtype=np.int64)])
+    values = items.to_arrow(compat_level=pl.CompatLevel.newest())
+    return pl.Series(pa.LargeListArray.from_arrays(offsets, values, mask=nulls.to_arrow()))
