@@ -9,7 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from polars.testing import assert_series_equal
+from polars.testing import assert_frame_equal, assert_series_equal
 
 from curate.records import SCHEMAS, conversation_columns
 from curate.stages.base import StageContext
@@ -59,7 +59,9 @@ def reference(frame: pl.DataFrame, kind: str, **options: object) -> tuple[list[s
 def run_stage(frame: pl.DataFrame, kind: str, **options: object) -> tuple[list[str], list[tuple[str, str | None]]]:
     ctx = StageContext(dataset="test", kind=kind, base_dir=Path("."))
     result = DedupExact(DedupExactConfig(**options)).apply(frame, ctx)
-    assert result.kept.columns == frame.columns
+    kept = frame["id"].is_in(result.kept["id"].implode())
+    assert_frame_equal(result.kept, frame.filter(kept))
+    assert_frame_equal(result.removed.drop("reason", "detail"), frame.filter(~kept))
     assert set(result.removed["reason"]) <= {"exact_duplicate"}
     return result.kept["id"].to_list(), result.removed.select("id", "detail").rows()
 
