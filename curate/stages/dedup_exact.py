@@ -84,6 +84,9 @@ class DedupExact(Stage):
         normal = self._normalised(flat.filter(firsts)).gather((firsts.cum_sum() - 1).gather(origin))
         # Messages empty once folded vanish from the text, as in folding the joined conversation.
         normal = pl.select(pl.when(pl.lit(normal) != "").then(pl.lit(normal))).to_series()
+        if len(flat) == frame.height:  # one turn a row: the row's text is the turn's
+            texts = pl.select(pl.when(pl.lit(nulls)).then(None).otherwise(pl.lit(normal).fill_null(""))).to_series()
+            return texts.gather
         lists = _nested(normal, contents.list.len(), nulls=nulls)
         return lambda rows: lists.gather(rows).list.join(" ")
 
