@@ -9,8 +9,9 @@ times, each as its own process under ``/usr/bin/time -v`` (wall, peak RSS):
 3. ``four``: ``curate run`` with ``dedup_exact`` + ``dedup_minhash`` + ``quality`` + ``split``;
 4. ``read:FORMAT:PATH``: ``read_source`` alone on one input, ``PATH`` ``rows`` (the row path,
    ``read_source_rows``) or ``batch`` (the streaming batch path). FORMAT is ``messages`` (the
-   JSONL above), ``alpaca`` (JSONL: instruction, input, output, category, intent) or ``table``
-   (the Bitext CSV's columns, mapping user/assistant/label; the rest goes to meta).
+   JSONL above), ``alpaca`` (JSONL: instruction, input, output, category, intent), ``dirty`` (that
+   alpaca JSONL with every hundredth ``output`` null: 1% of rows invalid, spread evenly) or
+   ``table`` (the Bitext CSV's columns, mapping user/assistant/label; the rest goes to meta).
 
     .venv/bin/python bench/read_speed.py --rows 1000000 [--only bare,exact,four]
     .venv/bin/python bench/read_speed.py --rows 200000 --only read:alpaca:rows,read:alpaca:batch,read:table:rows,read:table:batch
@@ -90,8 +91,11 @@ def build(rows: int, out: Path, *, format: str = "messages") -> Path:
     frame = _bitext_rows(rows)
     if format == "table":
         frame.write_csv(out)
-    elif format == "alpaca":
-        frame.select("instruction", input=pl.lit(""), output="response", category="category", intent="intent").write_ndjson(out)
+    elif format in ("alpaca", "dirty"):
+        output = pl.col("response")
+        if format == "dirty":
+            output = pl.when(pl.int_range(pl.len()) % 100 == 50).then(None).otherwise(output)
+        frame.select("instruction", input=pl.lit(""), output=output, category="category", intent="intent").write_ndjson(out)
     else:
         messages = pl.concat_list(
             pl.struct(role=pl.lit("user"), content=pl.col("instruction")),

@@ -604,6 +604,24 @@ def test_an_invalid_row_alone_goes_through_the_row_path(tmp_path, monkeypatch):
     assert read_source(SourceConfig(path=path.name), base_dir=tmp_path, batch_rows=1000).invalid.height == 3
 
 
+@pytest.mark.parametrize(
+    ("format", "odd"),
+    [
+        ("kto", {"messages": [_U], "label": True}),  # no assistant turn: removed
+        ("hh_rlhf", UNUSUAL_ROWS["hh_rlhf"][3]),  # a trailing human turn: kept, split as Python splits it
+        ("hh_rlhf", {"chosen": None, "rejected": "\n\nHuman: Hi\n\nAssistant: No"}),
+        ("sharegpt", UNUSUAL_ROWS["sharegpt"][0]),  # an unknown speaker: removed
+    ],
+)
+def test_a_row_the_batch_path_cannot_convert_alone_goes_through_the_row_path(tmp_path, monkeypatch, format, odd):
+    rows = PLAIN[format] * 300
+    rows[123] = odd
+    path = _write(tmp_path / "rows.jsonl", rows)
+    read_by_row = _rows_read_by_row(monkeypatch)
+    _assert_same_as_row_path(path, batch_rows=1000, **_options(format))
+    assert read_by_row == [1]
+
+
 def test_one_odd_row_sends_only_its_piece_of_a_block_row_by_row(tmp_path, monkeypatch):
     rows = [{**PLAIN["alpaca"][i % 2], "source_id": i} for i in range(3000)]
     rows[1500] = {**rows[1500], "instruction": 5}  # a number where text belongs: not plain

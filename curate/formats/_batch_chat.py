@@ -197,12 +197,11 @@ def kto(frame: pl.DataFrame, facts: Facts) -> Plan | None:
         return None
     turns = _openai_turns("messages", frame["messages"].dtype)
     is_answer = turns.list.eval(pl.element().struct.field("role") == "assistant")
-    if not frame.select(is_answer.list.any().all()).item():
-        return None  # no assistant turn: an empty completion, removed row by row
     last = turns.list.len() - 1 - is_answer.list.reverse().list.arg_max()
     columns = {
         "prompt": turns.list.slice(0, last),
-        "completion": turns.list.slice(last),
+        # No assistant turn: no completion, so the row fails validation and the row path removes it.
+        "completion": pl.when(is_answer.list.any()).then(turns.list.slice(last)),
         "feedback": pl.when(pl.col("label")).then(pl.lit("up")).otherwise(pl.lit("down")),
     }
     return Plan("feedback", columns, used=("messages", "label"))
@@ -215,21 +214,25 @@ def _transcript(text: pl.Expr) -> pl.Expr:
 
 
 def hh_rlhf(frame: pl.DataFrame, facts: Facts) -> Plan | None:
-    """:func:`~curate.formats.hh_rlhf.hh_rlhf` for transcripts whose last marker is the assistant's."""
-    if not all(text_column(frame, facts, side, required=True) for side in ("chosen", "rejected")):
+    """:func:`~curate.formats.hh_rlhf.hh_rlhf` for transcripts whose last marker is the assistant's.
+
+    Other rows (no final assistant turn, a side that is null) get no prompt, so they fail
+    validation and the row path converts them.
+    """
+    sides = ("chosen", "rejected")
+    if not all(side in frame.columns and text_column(frame, facts, side, required=False) for side in sides):
         return None
-    # \x00 is the cut mark; \x1c-\x1f are whitespace to Python's strip but not to polars'.
-    odd = frame.select(pl.any_horizontal(pl.col("chosen", "rejected").str.contains(r"[\x00\x1c-\x1f]")).any()).item()
-    parts = {side: _transcript(pl.col(side)) for side in ("chosen", "rejected")}
+    parts = {side: _transcript(pl.col(side)) for side in sides}
     ends = [(p.list.len() > 1) & p.list.last().str.starts_with("A") for p in parts.values()]
-    if odd or not frame.select(pl.all_horizontal(ends).all()).item():
-        return None  # no final assistant turn: an empty side, removed row by row
+    # \x00 is the cut mark; \x1c-\x1f are whitespace to Python's strip but not to polars'.
+    plain = pl.all_horizontal(*ends, ~pl.any_horizontal(pl.col(*sides).str.contains(r"[\x00\x1c-\x1f]")))
     turn = pl.element().str.slice(1).str.strip_chars()
     role = pl.when(pl.element().str.starts_with("U")).then(pl.lit("user")).otherwise(pl.lit("assistant"))
     chosen = parts["chosen"]
     turns = chosen.list.slice(1, chosen.list.len() - 2).list.eval(pl.struct(role=role, content=turn))
     before = chosen.list.first().str.strip_chars()
     prompt = pl.when(before != "").then(pl.concat_list(message("system", before), turns)).otherwise(turns)
+    prompt = pl.when(plain).then(prompt)
     answers = {side: pl.concat_list(message("assistant", p.list.last().str.slice(1).str.strip_chars()))
                for side, p in parts.items()}  # fmt: skip
     prefixes = [p.list.slice(0, p.list.len() - 1).list.join("\x00") for p in parts.values()]
