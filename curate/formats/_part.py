@@ -78,7 +78,7 @@ def _jsonl_piece(
             lines = data.split(b"\n") if rejected else []
             rows = [row for i in rejected for row in rows_of_jsonl(
                 lines[numbers[i] - first_line], shown=shown, first_line=numbers[i])]  # fmt: skip
-            return _merged(valid, rows, source=source, shown=shown), frame.columns
+            return _merged(valid, rows, source=source, shown=shown), frame.columns if source.format == "table" else []
     if fast_only:
         return None
     rows = rows_of_jsonl(data, shown=shown, first_line=first_line)

@@ -88,9 +88,11 @@ def read_jsonl_block(data: bytes, *, first_line: int, source: SourceConfig, show
 
     Returns
     -------
-    :class:`SourceRows` with the block's rows (``files`` is ``[shown]``). Plain blocks are
-    converted on the batch path (polars parses them, ids are hashed per column); any other
-    block row by row, so values, ids, reasons and details are the row path's.
+    :class:`SourceRows` with the block's rows (``files`` is ``[shown]``). A plain block converts
+    on the batch path (polars parses it, ids are hashed per column) and only its rows that fail
+    validation row by row; a block that is not plain is cut into pieces, each tried again, and
+    a piece that is not plain either is read row by row. Values, ids, reasons and details are
+    the row path's.
 
     Raises
     ------
@@ -100,11 +102,12 @@ def read_jsonl_block(data: bytes, *, first_line: int, source: SourceConfig, show
         columns here (this block may lack a key that other lines have): check it once per file
         with :func:`curate.formats.table.check_mapping` over every key of the file.
     """
-    return jsonl_block(data, first_line=first_line, source=source, shown=shown)[0]
+    return jsonl_part(data, first_line=first_line, source=source, shown=shown)[0]
 
 
 def jsonl_block(data: bytes, *, first_line: int, source: SourceConfig, shown: str) -> tuple[SourceRows, list[str]]:
-    """:func:`read_jsonl_block`, and the keys the block's lines have (a table's columns)."""
+    """:func:`read_jsonl_block`, and for a table the keys the block's lines have (its columns, for
+    :func:`curate.formats.table.check_mapping` over the whole file); ``[]`` for other formats."""
     return jsonl_part(data, first_line=first_line, source=source, shown=shown)
 
 

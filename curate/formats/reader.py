@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from curate.errors import InputError
+from curate.formats._part import jsonl_part
 from curate.formats._rows import convert_rows
-from curate.formats.chunks import SourceRows, jsonl_block, read_table_chunk, resolve_source
+from curate.formats.chunks import SourceRows, read_table_chunk, resolve_source
 from curate.formats.containers import read_rows
 from curate.formats.detect import detect_format, natural_kind
 from curate.formats.parts import JSONL, TABLES, container_of, jsonl_blocks, table_batches
@@ -127,7 +128,7 @@ def _streamed(path: Path, *, source: SourceConfig, shown: str, rows: int) -> lis
     else:
         parts, columns = [], {}
         for first, data in jsonl_blocks(path, shown=shown, rows=rows):
-            part, keys = jsonl_block(data, first_line=first, source=resolved, shown=shown)
+            part, keys = jsonl_part(data, first_line=first, source=resolved, shown=shown)
             parts.append(part)
             columns |= dict.fromkeys(keys)
         if resolved.format == "table":
