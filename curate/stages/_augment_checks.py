@@ -13,6 +13,7 @@ from curate.embeddings import EncoderName, embed
 from curate.errors import CurateError, StageError
 from curate.records import conversation_columns
 from curate.stages._minhash import MinHasher, jaccard_pairs, shingle_sets
+from curate.stages.dedup_exact import DedupExact, DedupExactConfig
 from curate.stages._minhash_lsh import band_pairs, choose_bands
 from curate.stages.base import StageContext
 
@@ -64,8 +65,8 @@ def load_head(run: str, *, runs_root: str, base_dir: Path, stage_id: str) -> Cla
 
 
 def normalised(texts: pl.Series) -> pl.Series:
-    """The exact-duplicate key of ``dedup_exact``: lowercase, whitespace runs folded, ends stripped."""
-    return texts.str.replace_all(r"\s+", " ").str.strip_chars().str.to_lowercase()
+    """The exact-duplicate key of ``dedup_exact`` (its defaults): lowercase, whitespace runs folded, ends stripped."""
+    return DedupExact(DedupExactConfig()).normalise(texts)
 
 
 def duplicates(

@@ -81,7 +81,7 @@ class DedupExact(Stage):
         flat = contents.explode()
         origin = first_equal(flat.hash(), flat.gather)
         firsts = origin == _positions(len(flat))
-        normal = self._normalised(flat.filter(firsts)).gather((firsts.cum_sum() - 1).gather(origin))
+        normal = self.normalise(flat.filter(firsts)).gather((firsts.cum_sum() - 1).gather(origin))
         # Messages empty once folded vanish from the text, as in folding the joined conversation.
         normal = pl.select(pl.when(pl.lit(normal) != "").then(pl.lit(normal))).to_series()
         if len(flat) == frame.height:  # one turn a row: the row's text is the turn's
@@ -96,8 +96,9 @@ class DedupExact(Stage):
             message = message.filter(message.struct.field("role") == self.config.text)
         return pl.col(column).list.eval(message.struct.field("content"))
 
-    def _normalised(self, texts: pl.Series) -> pl.Series:
-        """Whitespace folded and stripped (only where needed), then lowercased if configured."""
+    def normalise(self, texts: pl.Series) -> pl.Series:
+        """The stage's exact-duplicate key of each text: whitespace folded and stripped (only where needed), then
+        lowercased if configured."""
         unfolded = texts.str.contains(_UNFOLDED).fill_null(False)
         if unfolded.any():
             where = unfolded.arg_true()
