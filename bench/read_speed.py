@@ -95,7 +95,8 @@ def build(rows: int, out: Path, *, format: str = "messages") -> Path:
         output = pl.col("response")
         if format == "dirty":
             output = pl.when(pl.int_range(pl.len()) % 100 == 50).then(None).otherwise(output)
-        frame.select("instruction", input=pl.lit(""), output=output, category="category", intent="intent").write_ndjson(out)
+        columns = {"input": pl.lit(""), "output": output, "category": "category", "intent": "intent"}
+        frame.select("instruction", **columns).write_ndjson(out)
     else:
         messages = pl.concat_list(
             pl.struct(role=pl.lit("user"), content=pl.col("instruction")),

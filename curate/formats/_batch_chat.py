@@ -71,7 +71,8 @@ def _with_system(frame: pl.DataFrame, turns: pl.Expr) -> pl.Expr:
 def alpaca(frame: pl.DataFrame, facts: Facts) -> Plan | None:
     """:func:`~curate.formats.conversions.alpaca` without ``history`` turns."""
     # A null instruction or output makes its row fail validation here: the row path converts it.
-    if not all(name in frame.columns and text_column(frame, facts, name, required=False) for name in ("instruction", "output")):
+    needed = ("instruction", "output")
+    if not all(name in frame.columns and text_column(frame, facts, name, required=False) for name in needed):
         return None
     if not _optional_texts(frame, facts, ("input", "system", "label")):
         return None
