@@ -1,4 +1,7 @@
-"""The row path: input rows (dicts) -> canonical records, one at a time (the reference for every batch path)."""
+"""The row path: input rows (dicts) -> canonical records, one at a time (the reference for every batch path).
+
+Also :class:`SourceRows`, what reading a source, a file or a part of one produces.
+"""
 
 from __future__ import annotations
 
