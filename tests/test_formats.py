@@ -287,7 +287,7 @@ def test_prompt_records_export_as_messages_and_read_back_with_the_same_ids(tmp_p
 def test_a_file_that_is_not_utf8_fails_naming_the_byte(tmp_path: Path) -> None:
     path = tmp_path / "latin1.jsonl"
     path.write_bytes('{"messages": "café"}\n'.encode("latin-1"))
-    with pytest.raises(InputError, match=r"latin1\.jsonl, line 1: not UTF-8 text \(byte 17: invalid continuation byte\)"):
+    with pytest.raises(InputError, match=r"latin1\.jsonl, line 1: not UTF-8 text \(column 18: invalid continuation byte\)"):
         read(path)
 
 

@@ -18,6 +18,7 @@ from curate.catalog import export_dataset
 from curate.config import SourceConfig
 from curate.errors import InputError
 from curate.formats import read_source
+from curate.formats.reader import read_source_rows
 from curate.formats.reader import SourceRows
 from curate.pipeline import run_pipeline
 from curate.records import RAW_LIMIT
@@ -146,11 +147,25 @@ def test_an_integer_python_cannot_read_fails_naming_file_and_line(tmp_path: Path
         read(path)
 
 
+def test_a_bad_utf8_byte_past_the_first_block_gets_the_row_paths_message(tmp_path: Path) -> None:
+    good = json.dumps(chat("ok")).encode()
+    bad = good.replace(b'"ok"', b'"caf' + "\u00e9".encode("latin-1") + b'"')
+    path = tmp_path / "late.jsonl"
+    path.write_bytes(b"\n".join([good] * 30 + [bad, good]) + b"\n")
+    with pytest.raises(InputError) as row_path:
+        read_source_rows(SourceConfig(path=str(path)), base_dir=tmp_path)
+    with pytest.raises(InputError) as blocks:
+        read_source(SourceConfig(path=str(path)), base_dir=tmp_path, batch_rows=7)
+    assert str(blocks.value) == str(row_path.value)
+    assert "line 31: not UTF-8 text (column" in str(blocks.value)
+
+
 def test_a_bad_utf8_byte_is_named_by_its_line(tmp_path: Path) -> None:
     path = tmp_path / "latin1.jsonl"
     path.write_bytes(json.dumps(chat("ok")).encode() + b"\n" + json.dumps(chat("caf\u00e9")).encode("latin-1") + b"\n")
     path.write_bytes(path.read_bytes().replace(b"\\u00e9", "\u00e9".encode("latin-1")))
-    with pytest.raises(InputError, match=r"^latin1\.jsonl, line 2: not UTF-8 text \(byte \d+"):
+    column = path.read_bytes().split(b"\n")[1].index("\u00e9".encode("latin-1")) + 1
+    with pytest.raises(InputError, match=rf"^latin1\.jsonl, line 2: not UTF-8 text \(column {column}: invalid continuation byte\)"):
         read(path)
 
 

@@ -81,8 +81,9 @@ def _decode(data: bytes, shown: str, *, first_line: int = 1) -> str:
         return data.decode("utf-8-sig" if first_line == 1 else "utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + first_line
+        column = exc.start - data.rfind(b"\n", 0, exc.start)  # 1-based byte of the line: the same for any block
         raise InputError(
-            f"{shown}, line {line}: not UTF-8 text (byte {exc.start}: {exc.reason}); re-encode the file as UTF-8."
+            f"{shown}, line {line}: not UTF-8 text (column {column}: {exc.reason}); re-encode the file as UTF-8."
         ) from None
 
 
