@@ -123,6 +123,18 @@ def _feedback_meta(row: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
     return meta
 
 
+def _corrected_rows(kind: str, records: list[dict[str, Any]], *, check: str) -> pl.DataFrame:
+    """Valid ``kind`` rows of the corrections; one error for the lot when any is invalid."""
+    valid, invalid = build_frame(kind, records)
+    if invalid.height:
+        first = invalid.row(0, named=True)
+        raise CurateError(
+            f"{invalid.height} corrected feedback rows do not make valid {kind} rows (first: {first['reason']}, "
+            f"{first['detail']}); check {check}."
+        )
+    return valid
+
+
 def corrections_to_sft(feedback_frame: pl.DataFrame) -> pl.DataFrame:
     """``sft`` rows from the feedback rows whose ``feedback`` carries a ``correction``.
 
@@ -147,14 +159,7 @@ def corrections_to_sft(feedback_frame: pl.DataFrame) -> pl.DataFrame:
             "source": row.get("source"),
             "meta": _feedback_meta(row, kind="correction"),
         })  # fmt: skip
-    valid, invalid = build_frame("sft", records)
-    if invalid.height:
-        first = invalid.row(0, named=True)
-        raise CurateError(
-            f"{invalid.height} corrected feedback rows do not make valid sft rows (first: {first['reason']}, "
-            f"{first['detail']}); check their prompt."
-        )
-    return valid
+    return _corrected_rows("sft", records, check="their prompt")
 
 
 def corrections_to_pairs(feedback_frame: pl.DataFrame) -> pl.DataFrame:
@@ -173,14 +178,7 @@ def corrections_to_pairs(feedback_frame: pl.DataFrame) -> pl.DataFrame:
             "prompt": [dict(m) for m in row["prompt"]], "chosen": [{"role": "assistant", "content": fixed}],
             "rejected": served, "label": _label(row), "source": row.get("source"), "meta": _feedback_meta(row, kind="correction"),
         })  # fmt: skip
-    valid, invalid = build_frame("preference", records)
-    if invalid.height:
-        first = invalid.row(0, named=True)
-        raise CurateError(
-            f"{invalid.height} corrected feedback rows do not make valid preference rows (first: {first['reason']}, "
-            f"{first['detail']}); check their prompt and answer."
-        )
-    return valid
+    return _corrected_rows("preference", records, check="their prompt and answer")
 
 
 def pairs_to_sft(pairs: pl.DataFrame) -> pl.DataFrame:
