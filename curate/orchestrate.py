@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from curate.config import load_pipeline
+from curate.errors import ConfigError
 from curate.extras import require_extra
 from curate.pipeline import RunSummary, run_pipeline
 from curate.train.defaults import detect_device
@@ -137,6 +138,13 @@ def run(
     pipeline = load_pipeline(path)
     recipe = pipeline.train  # type: ignore[attr-defined]
     processes = Processes()
+    launched = int((env or {}).get("WORLD_SIZE") or 1)  # set by torchrun / accelerate launch for every process
+    if recipe is None and launched > 1:
+        raise ConfigError(
+            f"{path} has no `train:` block, yet this is one of {launched} processes of a launcher (accelerate launch / "
+            "torchrun): curation runs in one process. Run it with plain `curate run`, or add a `train:` block to "
+            "curate once and train on every process."
+        )
     if recipe is not None:  # before curating: no version committed for a run that cannot start
         require_extra("train", what=f"The `train:` block of {path}")
         processes = current_processes(cpu=detect_device(recipe).use_cpu)  # as `train` will find them

@@ -203,6 +203,20 @@ def test_a_stage_failing_on_the_main_process_stops_both_processes_with_one_error
     assert not (tmp_path / "store" / "support").exists() and not (tmp_path / "runs").exists()
 
 
+def test_curate_run_without_a_train_block_under_the_launcher_is_refused_on_every_process(
+    tmp_path: Path, shared_data: Path, tiny_lm: Path
+) -> None:
+    pipeline = _pipeline(tmp_path, shared_data, model=tiny_lm, split={"test": 0.1})
+    spec = yaml.safe_load(pipeline.read_text(encoding="utf-8"))
+    del spec["train"]
+    pipeline.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    done = _accelerate("run", str(pipeline), "--store", str(tmp_path / "store"), monitor_interval=5)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert output.count("has no `train:` block, yet this is one of 2 processes of a launcher") == 2, output[-6000:]
+    assert not (tmp_path / "store" / "support").exists()  # neither process curated
+
+
 _WAIT_FOR_MAIN = """
 import sys, time
 from datetime import timedelta
