@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Local vs Ray engine on N support documents: wall time, driver and worker peak RSS, same result.
 
-    python bench/engines.py --rows 100000 [--format jsonl|parquet] [--only read,run] --out bench/work/engines
+    python bench/engines.py --rows 100000 [--format jsonl|parquet] [--only read,run] [--engines local,ray] --out bench/work/engines
 
 Builds N rows from the Bitext customer-support CSV (../shared/data; each copy after the first
 gets a copy number appended to the user turn so `dedup_exact` keeps it while MinHash still
@@ -128,6 +128,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl")
     ap.add_argument("--only", default="read,run", help="steps, comma-separated: read, run")
+    ap.add_argument("--engines", default="local,ray", help="engines, comma-separated: local, ray")
     ap.add_argument("--cpus", type=int, default=2, help="Ray workers (local cluster)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "work" / "engines")
     ap.add_argument("--child", nargs=2, metavar=("ENGINE", "STEP"), help=argparse.SUPPRESS)
@@ -139,15 +140,17 @@ def main() -> None:
     build(args.rows, folder, args.format)
     results: dict = {"rows": args.rows, "format": args.format, "ray_cpus": args.cpus}
     for step in args.only.split(","):
-        for engine in ("local", "ray"):
+        engines = args.engines.split(",")
+        for engine in engines:
             cmd = [sys.executable, __file__, "--rows", str(args.rows), "--format", args.format, "--cpus", str(args.cpus),
                    "--out", str(args.out), "--child", engine, step]
             done = subprocess.run(cmd, check=True, capture_output=True, text=True)
             results[f"{step}_{engine}"] = json.loads(done.stdout.strip().splitlines()[-1])
             print(json.dumps(results[f"{step}_{engine}"]), file=sys.stderr)
         same = {"read": "read", "run": "removed"}[step]
-        a, b = (pl.read_parquet(folder / f"{same}-{e}.parquet") for e in ("local", "ray"))
-        results[f"{step}_same_on_both_engines"] = a.equals(b)
+        if len(engines) == 2:
+            a, b = (pl.read_parquet(folder / f"{same}-{e}.parquet") for e in engines)
+            results[f"{step}_same_on_both_engines"] = a.equals(b)
     print(json.dumps(results, indent=1))
 
 

@@ -70,6 +70,24 @@ def test_ray_engine_equals_local_on_a_banking77_slice(ray_cluster, shared_data: 
     _same_counts(local_stats, ray_stats)
 
 
+def test_ray_minhash_over_many_small_blocks_equals_local_for_each_verify_and_keep(ray_cluster, tmp_path: Path) -> None:
+    shutil.copytree(REPO / "pipelines" / "data", tmp_path / "data")
+    pipeline = tmp_path / "p.yaml"
+    pipeline.write_text(  # 150-row blocks: pairs and clusters cross blocks, signatures compared across them
+        "source: {path: data/support_sample.jsonl, format: table, kind: sft, "
+        "mapping: {user: instruction, assistant: response, label: category}}\n"
+        "stages:\n"
+        "  - dedup_minhash: {batch_size: 150, keep: longest, text: user, ngram: 2, threshold: 0.8}\n"
+        "  - dedup_minhash: {batch_size: 150, verify: signature, text: user, ngram: 1, threshold: 0.6}\n"
+        "  - dedup_minhash: {batch_size: 150, verify: jaccard, keep: longest}\n"
+        "output: support\n"
+    )
+    local, ray, local_stats, ray_stats = _both_engines(pipeline, tmp_path)
+    assert [s.rows_removed > 0 for s in local_stats if s.name == "dedup_minhash"] == [True] * 3
+    assert local[0].equals(ray[0]) and local[1].equals(ray[1])
+    _same_counts(local_stats, ray_stats)
+
+
 def test_curate_run_engine_ray_prints_what_local_prints(ray_cluster, tmp_path: Path) -> None:
     pipelines = tmp_path / "pipelines"
     shutil.copytree(REPO / "pipelines" / "data", pipelines / "data")
@@ -202,3 +220,20 @@ def test_ray_reading_a_jsonl_table_checks_its_mapping_over_every_chunk_as_local_
     with pytest.raises(InputError) as ray_error:
         RayEngine(chunk_bytes=500).read(both, base_dir=tmp_path, store=store)
     assert str(ray_error.value) == str(local_error.value)
+
+
+def test_ray_searches_semantic_partitions_in_tasks_with_the_local_result(ray_cluster, shared_data: Path, tmp_path: Path) -> None:
+    pl.read_csv(shared_data / "banking77" / "train.csv").head(3000).write_csv(tmp_path / "banking.csv")
+    pipeline = tmp_path / "semantic.yaml"
+    pipeline.write_text(
+        "source: {path: banking.csv, format: table, kind: sft, mapping: {user: text, assistant: category, label: category}}\n"
+        "stages:\n"
+        "  - dedup_semantic: {text: user, threshold: 0.9, partitions: 8}\n"
+        "  - dedup_semantic: {text: user, threshold: 0.8, partitions: 1}\n"
+        "output: banking\n"
+    )
+    local, ray, local_stats, ray_stats = _both_engines(pipeline, tmp_path)
+    assert local[1].height > 1000 and set(local[1]["removed_by"]) == {"dedup_semantic", "dedup_semantic#2"}
+    assert local[0].equals(ray[0]) and local[1].equals(ray[1])
+    _same_counts(local_stats, ray_stats)
+    assert [s.extra["partitions"] for s in ray_stats if s.stage.startswith("dedup_semantic")] == [8, 1]

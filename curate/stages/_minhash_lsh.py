@@ -6,7 +6,7 @@ import numpy as np
 
 from curate.stages._minhash import sorted_unique
 
-__all__ = ["band_keys", "band_pairs", "choose_bands", "has_tokens", "s_curve_errors", "unique_pairs"]
+__all__ = ["band_keys", "band_pairs", "choose_bands", "estimated_jaccard", "has_tokens", "s_curve_errors", "unique_pairs"]
 
 
 def _integral(f, lo: float, hi: float, steps: int = 2_000) -> float:
@@ -45,6 +45,11 @@ def choose_bands(threshold: float, num_perm: int, *, fp_weight: float = 0.5) -> 
 def has_tokens(sig: np.ndarray) -> np.ndarray:
     """Rows whose signature saw at least one shingle (only those take part in LSH)."""
     return (sig != np.iinfo(np.uint32).max).any(axis=1)
+
+
+def estimated_jaccard(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Estimated Jaccard of each pair of signatures ``(x[i], y[i])``: the share of equal values."""
+    return (x == y).mean(axis=1)
 
 
 def band_keys(sig: np.ndarray, *, bands: int, rows: int, seed: int) -> np.ndarray:

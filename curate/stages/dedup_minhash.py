@@ -8,6 +8,7 @@ per cluster. The normalisation is documented in :mod:`curate.stages._minhash` an
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -17,7 +18,7 @@ from pydantic import Field, model_validator
 from curate.records import text_of
 from curate.stages._dedup_clusters import KEEP_DESCRIPTION, clusters, dedup_result, keep_priority, representatives
 from curate.stages._minhash import MinHasher, jaccard_pairs, shingle_sets, sorted_unique
-from curate.stages._minhash_lsh import band_pairs, choose_bands, has_tokens, s_curve_errors
+from curate.stages._minhash_lsh import band_pairs, choose_bands, estimated_jaccard, has_tokens, s_curve_errors
 from curate.stages.base import Stage, StageConfig, StageContext, StageResult
 from curate.stages.registry import register
 from curate.stats import Phases
@@ -118,16 +119,23 @@ class DedupMinhash(Stage):
                 pairs = band_pairs(sig, nonempty, bands=bands, rows=rows, seed=cfg.seed)
             else:
                 pairs = _datasketch_pairs(sig, nonempty, cfg=cfg, bands=bands, rows=rows, ctx=ctx)
-        return self.finish(frame, ctx, text=text, sig=sig, pairs=pairs, phases=phases)
+
+        def estimate(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return estimated_jaccard(sig[a], sig[b])
+
+        return self.finish(frame, ctx, pairs=pairs, estimate=estimate, phases=phases, text=text)
 
     def finish(
-        self, frame: pl.DataFrame, ctx: StageContext, *, text: pl.Series, sig: np.ndarray, pairs: np.ndarray,
-        phases: Phases,
+        self, frame: pl.DataFrame, ctx: StageContext, *, pairs: np.ndarray,
+        estimate: Callable[[np.ndarray, np.ndarray], np.ndarray], phases: Phases, text: pl.Series | None = None,
     ) -> StageResult:
         """Verify the LSH candidate ``pairs``, cluster them and keep one row per cluster.
 
-        ``sig`` holds the signatures of ``frame``'s rows in order; engines that compute them and
-        the pairs elsewhere call this with theirs.
+        ``estimate(a, b)`` gives the estimated Jaccard of the row pairs ``(a[i], b[i])`` from their
+        signatures (:func:`estimated_jaccard`); it is only called with rows of ``pairs``, so engines
+        that keep the signatures elsewhere pass one that fetches what it needs. ``text`` is the
+        compared text of ``frame``'s rows; ``None`` computes it only where needed (``keep: longest``,
+        and the paired rows for ``verify: jaccard``).
         """
         cfg: DedupMinhashConfig = self.config
         bands, rows = self.bands_rows()
@@ -138,17 +146,21 @@ class DedupMinhash(Stage):
         with phases("verify"):
             exact = None
             if cfg.verify == "signature" and len(pairs):
-                pairs = pairs[(sig[pairs[:, 0]] == sig[pairs[:, 1]]).mean(axis=1) >= cfg.threshold]
+                pairs = pairs[estimate(pairs[:, 0], pairs[:, 1]) >= cfg.threshold]
             elif cfg.verify == "jaccard" and len(pairs):
-                exact = _ExactJaccard(self.hasher(), text, sorted_unique(pairs.ravel()))
+                paired = sorted_unique(pairs.ravel())
+                paired_text = self.text(frame[paired], ctx.kind) if text is None else text.gather(paired)
+                exact = _ExactJaccard(self.hasher(), paired_text, paired)
                 pairs = pairs[exact(pairs[:, 0], pairs[:, 1]) >= cfg.threshold]
         with phases("clusters"):
+            if text is None and cfg.keep == "longest":
+                text = self.text(frame, ctx.kind)
             rep = representatives(
                 clusters(frame.height, pairs), keep_priority(frame, text, keep=cfg.keep, stage_id=ctx.stage_id)
             )
             dup = np.flatnonzero(rep != np.arange(frame.height))
             similarity = np.ones(frame.height)
-            similarity[dup] = exact(dup, rep[dup]) if exact else (sig[dup] == sig[rep[dup]]).mean(axis=1)
+            similarity[dup] = exact(dup, rep[dup]) if exact else estimate(rep[dup], dup)
         stats = {
             "bands": bands,
             "rows": rows,
@@ -168,8 +180,8 @@ class _ExactJaccard:
     """Exact Jaccard between rows of ``rows`` (global indices), from their shingle sets."""
 
     def __init__(self, hasher: MinHasher, text: pl.Series, rows: np.ndarray) -> None:
-        self.rows = rows
-        self.sets = shingle_sets(hasher, text.gather(rows))
+        self.rows = rows  # sorted; text[i] is row rows[i]'s
+        self.sets = shingle_sets(hasher, text)
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return jaccard_pairs(self.sets, np.searchsorted(self.rows, a), np.searchsorted(self.rows, b))
