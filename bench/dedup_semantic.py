@@ -11,6 +11,15 @@ corpus's ground truth (``common.score``). Prints and writes WORK/results.json, o
 encoder seconds, and the scores, including recall per variant type (``edit3`` / ``edit8`` word
 substitutions are the closest thing to paraphrases this corpus has). Every run starts from an
 empty store, so the encoder cost is real; ``--sweep`` thresholds reuse the cached embeddings.
+
+    python bench/dedup_semantic.py --data ../shared/data --work bench/work/partitions --partitions 1,2,4,8,16
+
+``--partitions`` instead measures the partitioned search (k-means partitions, pairs only within one) on
+the Bitext support questions and BANKING77 utterances (user turns, ``--rows`` of them; 14,517 in all),
+or with ``--data ../shared/bench/dedup/data`` on a ``--rows`` slice of the dedup corpus, with the static
+encoder at its default threshold: per partition count, seconds of the k-means and of the search (in
+this process, one partition after the other), the largest partition, and the share of the exact
+search's pairs and removed rows it finds. Embeddings are computed once (cached in WORK's store).
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import polars as pl
 from curate.embeddings import encoder_of
 from curate.stages.base import StageContext
 from curate.stages.dedup_semantic import DedupSemantic, DedupSemanticConfig
+from curate.stats import Phases
 from curate.store import Store
 
 
@@ -103,6 +113,54 @@ def run(data: Path, work: Path, *, encoder: str, docs: int, args: argparse.Names
     return out
 
 
+def _support_rows(data: Path, rows: int) -> pl.DataFrame:
+    """Bitext questions then BANKING77 utterances, ``rows`` in all, as an sft frame (user turn + label)."""
+    from curate.records import build_frame
+
+    bitext = pl.read_csv(data / "bitext_customer_support" / "Bitext_Sample_Customer_Support_Training_Dataset.csv",
+                         infer_schema=False)
+    banking = pl.read_csv(data / "banking77" / "train.csv", infer_schema=False)
+    texts = pl.concat([bitext.select(text="instruction", label="intent"), banking.select("text", label="category")])
+    records = [{"messages": [{"role": "user", "content": t}, {"role": "assistant", "content": "Let me check."}],
+                "label": label} for t, label in texts.head(rows).iter_rows()]  # fmt: skip
+    return build_frame("sft", records)[0]
+
+
+def partitions(data: Path, work: Path, args: argparse.Namespace) -> list[dict]:
+    """Partitioned vs exact search on the same embeddings, one entry per partition count."""
+    if (data / "corpus.parquet").exists():  # the shared dedup corpus: whole documents
+        frame = _frame(_slice(data, args.rows, args.seed)[0])
+    else:
+        frame = _support_rows(data, args.rows)
+    store = Store(work / "store")
+    ctx = StageContext(dataset="bench", kind="sft", base_dir=work, store=store, stage_id="dedup_semantic")
+    config = DedupSemanticConfig(encoder="static", text="user", threshold=args.threshold)
+    stage = DedupSemantic(config)
+    text, rows = stage.text(frame, "sft")
+    t = time.perf_counter()
+    vectors = stage.vectors(text.gather(rows).to_list(), cache_dir=store.cache_dir("embeddings"))
+    embed_s = time.perf_counter() - t
+    out, exact = [], None
+    for k in args.partitions:
+        staged = DedupSemantic(config.model_copy(update={"partitions": k, "margin": args.margin}))
+        result = staged.finish(frame, ctx, text=text, rows=rows, vectors=vectors, phases=Phases())
+        removed = set(result.removed["id"].to_list())
+        exact = exact or (result.stats["pairs"], removed)  # the first count is the reference
+        seconds = result.stats["seconds"]
+        out.append({
+            "rows": frame.height, "partitions": result.stats["partitions"],
+            "largest": result.stats["largest_partition"],
+            "searched_rows": result.stats["searched_rows"], "margin": args.margin,
+            "threshold": result.stats["threshold"], "embed_s": round(embed_s, 2),
+            "kmeans_s": seconds["partition"], "search_s": seconds["search"],
+            "pairs": result.stats["pairs"], "pair_recall": round(result.stats["pairs"] / max(exact[0], 1), 4),
+            "removed": len(removed), "removed_recall": round(len(removed & exact[1]) / max(len(exact[1]), 1), 4),
+            "removed_subset_of_exact": removed <= exact[1],
+        })  # fmt: skip
+        print(json.dumps(out[-1]), flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -118,9 +176,17 @@ def main() -> None:
     ap.add_argument("--search", default="auto", choices=["auto", "exact", "faiss"])
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--partitions", type=lambda v: [int(x) for x in v.split(",")], default=None,
+                    help="comma-separated partition counts, the first one the reference (use 1: exact); --data is "
+                    "then the shared data folder (Bitext, BANKING77)")  # fmt: skip
+    ap.add_argument("--rows", type=int, default=40_000, help="rows of --partitions (Bitext first, then BANKING77)")
+    ap.add_argument("--margin", type=float, default=0.01, help="dedup_semantic's `margin` for --partitions")
     args = ap.parse_args()
     data, work = Path(args.data), Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    if args.partitions:
+        (work / "partitions.json").write_text(json.dumps(partitions(data, work, args), indent=1))
+        return
     sys.path.insert(0, str(data.parent))  # the harness's common.py sits next to its data/ folder
     from common import score
 

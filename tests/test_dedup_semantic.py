@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +15,16 @@ import pytest
 from helpers import write_jsonl, write_pipeline
 
 from curate import _encoders
+from curate.config import load_pipeline
 from curate.embeddings import ENCODERS, default_model, embed
+from curate.errors import ConfigError
 from curate.pipeline import run_pipeline
 from curate.records import build_frame
 from curate.stages import get_stage
 from curate.stages._dedup_clusters import clusters
 from curate.stages._similar_pairs import exact_pairs, ivf_pairs
 from curate.stages.base import StageContext
-from curate.stages.dedup_semantic import THRESHOLDS, DedupSemantic, DedupSemanticConfig
+from curate.stages.dedup_semantic import PARTITION_ROWS, THRESHOLDS, DedupSemantic, DedupSemanticConfig
 from curate.store import Store
 
 N = 300
@@ -139,3 +142,55 @@ def test_the_encoder_provenance_is_in_the_versions_lineage(encoders, tmp_path, s
     (stage,) = [s for s in Store(store_root).info("support@0").stages if s.stage == "dedup_semantic"]
     assert stage.extra["encoder"] == encoders["static"].provenance
     assert stage.extra["encoder"]["pca_dims"] == 256 and stage.extra["threshold"] == THRESHOLDS["static"]
+
+
+# Partitioned search (SemDeDup): k-means partitions, pairs searched only within one.
+
+
+@pytest.fixture(scope="module")
+def banking3000(shared_data: Path) -> pl.DataFrame:
+    """3,000 BANKING77 utterances: enough paraphrases for partitions to split some duplicate pairs."""
+    with open(shared_data / "banking77" / "train.csv", newline="") as f:
+        rows = list(itertools.islice(csv.DictReader(f), 3000))
+    records = [{"messages": [{"role": "user", "content": r["text"]}, {"role": "assistant", "content": "Let me check."}],
+                "label": r["category"]} for r in rows]  # fmt: skip
+    return build_frame("sft", records)[0]
+
+
+def test_one_partition_removes_what_the_exact_search_over_every_pair_removes(banking, vectors, tmp_path):
+    result = _run(banking, tmp_path, text="user", threshold=0.9, partitions=1, search="exact", encoder="minilm")
+    assert (result.stats["partitions"], result.stats["largest_partition"]) == (1, banking.height)
+    i, j = np.nonzero(np.triu(vectors @ vectors.T >= 0.9, 1))
+    labels = clusters(banking.height, np.stack([i, j], axis=1))
+    kept = sorted(int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels))  # earliest row per component
+    assert sorted(result.kept["row"].to_list()) == kept
+
+
+def test_partitions_auto_searches_small_inputs_in_one_partition(banking, tmp_path):
+    result = _run(banking, tmp_path, text="user", threshold=0.9)
+    assert result.stats["partitions"] == 1 and result.stats["search"] == "exact"
+    stage = DedupSemantic(DedupSemanticConfig(exact_max_rows=1000))
+    assert [stage.partition_count(n) for n in (1000, 1001)] == [1, math.ceil(1001 / PARTITION_ROWS)]
+
+
+def test_partitioned_search_removes_a_subset_of_the_exact_removals_with_a_stated_recall(banking3000, tmp_path):
+    exact = _run(banking3000, tmp_path, text="user", threshold=0.9, partitions=1)
+    border = _run(banking3000, tmp_path, text="user", threshold=0.9, partitions=8)  # margin 0.01: border rows twice
+    semdedup = _run(banking3000, tmp_path, text="user", threshold=0.9, partitions=8, margin=0.0)
+    assert border.stats["partitions"] == 8 and border.stats["largest_partition"] < banking3000.height / 2
+    assert semdedup.stats["searched_rows"] == banking3000.height < border.stats["searched_rows"]
+    removed = [set(r.removed["id"]) for r in (semdedup, border, exact)]
+    assert len(removed[2]) > 1000
+    assert removed[0] <= removed[1] <= removed[2]  # pairs within a partition are exact pairs; a margin only adds rows
+    assert len(removed[0]) / len(removed[2]) > 0.93  # measured 0.959 (docs/dedup.md)
+    assert len(removed[1]) / len(removed[2]) > 0.96  # measured 0.981
+    again = _run(banking3000, tmp_path, text="user", threshold=0.9, partitions=8)
+    assert again.removed.equals(border.removed)  # the seeded k-means gives the same partitions
+
+
+@pytest.mark.parametrize(("value", "problem"), [("0", "greater than or equal to 1"), ("many", "'auto'")])
+def test_partitions_are_checked_when_the_pipeline_is_loaded(tmp_path, value, problem):
+    path = tmp_path / "p.yaml"
+    path.write_text(f"source: {{path: d.jsonl}}\nstages:\n  - dedup_semantic: {{partitions: {value}}}\noutput: s\n")
+    with pytest.raises(ConfigError, match=rf"p\.yaml, line 3, stages\[0\]\.dedup_semantic\.partitions.*{problem}"):
+        load_pipeline(path)

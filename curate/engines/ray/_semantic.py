@@ -1,5 +1,6 @@
-"""``dedup_semantic`` on Ray: embeddings on an actor pool (each actor loads the encoder once),
-then the exact or faiss search, clusters and keep rule on the driver (:meth:`DedupSemantic.finish`)."""
+"""``dedup_semantic`` on Ray: embeddings on an actor pool (each actor loads the encoder once), the
+k-means partitions on the driver, each partition's search in a Ray task, then clusters and keep rule
+on the driver (:meth:`DedupSemantic.finish`, the local code: only where the searches run changes)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from curate.engines.ray._blocks import to_dataset
 from curate.stats import Phases
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from curate.stages._semantic_partitions import PartitionSearch
     from curate.stages.base import StageContext, StageResult
     from curate.stages.dedup_semantic import DedupSemantic
 
@@ -37,10 +41,32 @@ def _embedder(stage: DedupSemantic) -> type[_Embedder]:
     return type("Embedder", (_Embedder,), {"stage": stage})
 
 
-def semantic(stage: DedupSemantic, frame: pl.DataFrame, ctx: StageContext) -> StageResult:
-    """The local ``dedup_semantic`` result with the embeddings computed on Ray actors.
+def _search(search: PartitionSearch, x: np.ndarray) -> np.ndarray:
+    return search(x)
 
-    The driver holds the frame and the embeddings (dim x 4 bytes a row) for the search.
+
+def map_partitions(search: PartitionSearch, x: np.ndarray, parts: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Each partition's search in its own Ray task (its vectors shipped through the object store), at
+    most two tasks per cluster CPU in flight; the results in partition order."""
+    import ray
+
+    task = ray.remote(_search).options(num_cpus=1)
+    search_ref = ray.put(search)
+    window = 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))
+    refs = []
+    for i, p in enumerate(parts):
+        if i >= window:
+            ray.wait(refs[i - window : i - window + 1])  # bounds the vectors in flight, not only the tasks
+        refs.append(task.remote(search_ref, x[p]))
+    return ray.get(refs)
+
+
+def semantic(stage: DedupSemantic, frame: pl.DataFrame, ctx: StageContext) -> StageResult:
+    """The local ``dedup_semantic`` result with the embeddings computed on Ray actors and each
+    k-means partition searched in a Ray task.
+
+    The driver holds the frame, the embeddings (dim x 4 bytes a row) for the k-means and the
+    similarity detail, and the pairs found.
     """
     import ray
 
@@ -62,4 +88,4 @@ def semantic(stage: DedupSemantic, frame: pl.DataFrame, ctx: StageContext) -> St
             vectors = np.concatenate([p.flatten().to_numpy().reshape(len(p), p.type.list_size) for p in parts])
         else:
             vectors = np.zeros((0, 1), dtype=np.float32)
-    return stage.finish(frame, ctx, text=text, rows=rows, vectors=vectors, phases=phases)
+    return stage.finish(frame, ctx, text=text, rows=rows, vectors=vectors, phases=phases, map_partitions=map_partitions)
