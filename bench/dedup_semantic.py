@@ -20,6 +20,7 @@ or with ``--data ../shared/bench/dedup/data`` on a ``--rows`` slice of the dedup
 encoder at its default threshold: per partition count, seconds of the k-means and of the search (in
 this process, one partition after the other), the largest partition, and the share of the exact
 search's pairs and removed rows it finds. Embeddings are computed once (cached in WORK's store).
+``--ray 2`` also times each partition's search in Ray tasks (``engine: ray``'s path) on a local 2-CPU cluster.
 """
 
 from __future__ import annotations
@@ -144,6 +145,13 @@ def partitions(data: Path, work: Path, args: argparse.Namespace) -> list[dict]:
     for k in args.partitions:
         staged = DedupSemantic(config.model_copy(update={"partitions": k, "margin": args.margin}))
         result = staged.finish(frame, ctx, text=text, rows=rows, vectors=vectors, phases=Phases())
+        on_ray = None
+        if args.ray:  # the same partitions, each searched in a Ray task on a local cluster of --ray CPUs
+            from curate.engines.ray._semantic import map_partitions
+
+            on_ray = staged.finish(frame, ctx, text=text, rows=rows, vectors=vectors, phases=Phases(),
+                                   map_partitions=map_partitions)  # fmt: skip
+            assert on_ray.removed.equals(result.removed), "ray and local removed different rows"
         removed = set(result.removed["id"].to_list())
         exact = exact or (result.stats["pairs"], removed)  # the first count is the reference
         seconds = result.stats["seconds"]
@@ -153,6 +161,7 @@ def partitions(data: Path, work: Path, args: argparse.Namespace) -> list[dict]:
             "searched_rows": result.stats["searched_rows"], "margin": args.margin,
             "threshold": result.stats["threshold"], "embed_s": round(embed_s, 2),
             "kmeans_s": seconds["partition"], "search_s": seconds["search"],
+            "ray_search_s": on_ray and on_ray.stats["seconds"]["search"],
             "pairs": result.stats["pairs"], "pair_recall": round(result.stats["pairs"] / max(exact[0], 1), 4),
             "removed": len(removed), "removed_recall": round(len(removed & exact[1]) / max(len(exact[1]), 1), 4),
             "removed_subset_of_exact": removed <= exact[1],
@@ -181,10 +190,16 @@ def main() -> None:
                     "then the shared data folder (Bitext, BANKING77)")  # fmt: skip
     ap.add_argument("--rows", type=int, default=40_000, help="rows of --partitions (Bitext first, then BANKING77)")
     ap.add_argument("--margin", type=float, default=0.01, help="dedup_semantic's `margin` for --partitions")
+    ap.add_argument("--ray", type=int, default=0, metavar="CPUS",
+                    help="--partitions also searched in Ray tasks on a local cluster of CPUS workers")  # fmt: skip
     args = ap.parse_args()
     data, work = Path(args.data), Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     if args.partitions:
+        if args.ray:
+            import ray
+
+            ray.init(num_cpus=args.ray, include_dashboard=False, log_to_driver=False)
         (work / "partitions.json").write_text(json.dumps(partitions(data, work, args), indent=1))
         return
     sys.path.insert(0, str(data.parent))  # the harness's common.py sits next to its data/ folder
