@@ -42,8 +42,8 @@ DISTRIBUTED = ("quality", "dedup_minhash", "dedup_semantic")  # stages with a Ra
 class RayEngine(Engine):
     """Reads input files in chunks (:mod:`curate.engines.ray._read`), runs ``quality`` in
     ``map_batches``, ``dedup_minhash``'s signatures and LSH buckets and ``dedup_semantic``'s
-    embeddings (actor pool) on Ray; every other stage, and the global steps of those (components,
-    search, keep rule), on the driver over the collected frame.
+    embeddings (actor pool) and partition searches (a task each) on Ray; every other stage, and
+    the global steps of those (components, k-means, keep rule), on the driver over the collected frame.
 
     Parameters
     ----------
