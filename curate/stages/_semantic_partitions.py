@@ -67,6 +67,7 @@ class PartitionSearch:
 # order: the local engine loops in this process (`local_map`), the ray engine runs one task per partition.
 MapPartitions = Callable[[PartitionSearch, np.ndarray, Sequence[np.ndarray]], Iterable[np.ndarray]]
 
+
 def local_map(search: PartitionSearch, x: np.ndarray, parts: Sequence[np.ndarray]) -> list[np.ndarray]:
     """The local engine's :data:`MapPartitions`: one partition after the other, in this process."""
     return [search(x[p]) for p in parts]
