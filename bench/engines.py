@@ -13,10 +13,11 @@ cluster of `--cpus` workers):
   alone leaves on the driver;
 - ``run``: the pipeline `dedup_exact` + `dedup_minhash` + `quality` + `split`.
 
-Prints one JSON object: per engine and step the wall time, driver peak RSS, the peak RSS of the
-largest Ray worker and of all Ray processes together (sampled every 0.2 s), per-stage seconds;
-and whether both engines read the same rows and removed the same ids for the same reasons (then
-MinHash precision and recall are equal).
+Prints one JSON object: per engine and step the wall time, driver peak RSS (up to the end of the
+step, before the bench reads the result back), when (seconds from the start) the driver's sampled
+RSS peaked, the peak RSS of the largest Ray worker and of all Ray processes together (sampled every
+0.2 s), per-stage seconds; and whether both engines read the same rows and removed the same ids
+for the same reasons (then MinHash precision and recall are equal).
 """
 
 from __future__ import annotations
@@ -59,10 +60,13 @@ def build(rows: int, folder: Path, fmt: str) -> Path:
 
 
 class WorkerPeaks:
-    """Peak RSS of the largest Ray worker and of all this process's descendants together, sampled."""
+    """Peak RSS of the largest Ray worker and of all this process's descendants together, sampled;
+    and when (seconds from the start) the driver's own sampled RSS peaked."""
 
     def __init__(self) -> None:
-        self.largest = self.total = 0
+        self.largest = self.total = self.driver = 0
+        self.driver_at = 0.0
+        self._start = time.perf_counter()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -79,11 +83,20 @@ class WorkerPeaks:
                 except psutil.Error:
                     continue
             self.largest, self.total = max(self.largest, max(sizes, default=0)), max(self.total, sum(sizes))
+            if (rss := me.memory_info().rss) > self.driver:
+                self.driver, self.driver_at = rss, time.perf_counter() - self._start
 
     def stop(self) -> dict:
         self._stop.set()
         self._thread.join()
-        return {"largest_worker_peak_rss_gb": round(self.largest / 2**30, 2), "all_ray_processes_peak_rss_gb": round(self.total / 2**30, 2)}
+        return {"largest_worker_peak_rss_gb": round(self.largest / 2**30, 2),
+                "all_ray_processes_peak_rss_gb": round(self.total / 2**30, 2),
+                "driver_sampled_peak_at_s": round(self.driver_at, 1)}
+
+
+def _finished(start: float, peaks: WorkerPeaks) -> tuple[float, int, dict]:
+    """Wall seconds, the driver's peak RSS (KB) and the sampled peaks, before the result is read back."""
+    return time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, peaks.stop()
 
 
 def one(engine: str, step: str, folder: Path, fmt: str, cpus: int) -> None:
@@ -104,12 +117,12 @@ def one(engine: str, step: str, folder: Path, fmt: str, cpus: int) -> None:
     start = time.perf_counter()
     if step == "read":
         inputs = get_engine(engine).read(load_pipeline(pipeline).sources, base_dir=folder, store=store)
-        wall = time.perf_counter() - start
+        wall, peak, workers = _finished(start, peaks)
         inputs.valid.select("id", "meta").write_parquet(folder / f"read-{engine}.parquet")
         out = {"rows": inputs.valid.height}
     else:
         summary = run_pipeline(pipeline, store_root=store.root)
-        wall = time.perf_counter() - start
+        wall, peak, workers = _finished(start, peaks)
         rows = store.read(f"docs@{summary.version}")
         removed = rows.filter(pl.col("removed_by").is_not_null()).select("id", "removed_by", "reason").sort("id", "removed_by")
         removed.write_parquet(folder / f"removed-{engine}.parquet")
@@ -117,10 +130,10 @@ def one(engine: str, step: str, folder: Path, fmt: str, cpus: int) -> None:
                "stages": {s.stage: {"rows_in": s.rows_in, "seconds": round(s.seconds, 2),
                                     **({"phases": s.extra["seconds"]} if isinstance(s.extra.get("seconds"), dict) else {})}
                           for s in summary.stages}}
-    workers = peaks.stop()
-    print(json.dumps({"engine": engine, "step": step, "wall_s": round(wall, 1),
-                      "driver_peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
-                      **(workers if engine == "ray" else {}), **out}))
+    if engine != "ray":
+        workers = {"driver_sampled_peak_at_s": workers["driver_sampled_peak_at_s"]}
+    print(json.dumps({"engine": engine, "step": step, "wall_s": round(wall, 1), "driver_peak_rss_gb": round(peak / 2**20, 2),
+                      **workers, **out}))
 
 
 def main() -> None:

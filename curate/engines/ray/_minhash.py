@@ -38,7 +38,8 @@ BUCKETS = 64  # groups per band: keys are spread over band x bucket groups so no
 def _sign(block: pa.Table, hasher: MinHasher) -> pa.Table:
     """(row, text) -> (row, sig): one ``num_perm`` uint32 signature per row."""
     sig = hasher.signatures(pl.from_arrow(block["text"]))  # (n, num_perm) uint32
-    return pa.table({"row": block["row"], "sig": pa.FixedSizeListArray.from_arrays(pa.array(sig.ravel()), sig.shape[1])})
+    sig_column = pa.FixedSizeListArray.from_arrays(pa.array(sig.ravel()), sig.shape[1])
+    return pa.table({"row": block["row"], "sig": sig_column})
 
 
 def _sig_matrix(table: pa.Table) -> np.ndarray:
@@ -149,7 +150,8 @@ def minhash(stage: DedupMinhash, frame: pl.DataFrame, ctx: StageContext) -> Stag
         signed = _Signed(_sign_blocks(stage, frame, ctx, in_flight=2 * cpus), block_rows=cfg.batch_size)
     with phases("lsh"):
         buckets = ray.data.from_arrow_refs(signed.blocks).map_batches(
-            _band_rows, batch_format="pyarrow", batch_size=None, fn_kwargs={"bands": bands, "rows": rows, "seed": cfg.seed},
+            _band_rows, batch_format="pyarrow", batch_size=None,
+            fn_kwargs={"bands": bands, "rows": rows, "seed": cfg.seed},
         )
         grouped = buckets.groupby(["band", "bucket"], num_partitions=cpus)  # Ray's default is 200 shuffle partitions
         found = collect(grouped.map_groups(_bucket_pairs, batch_format="numpy"))
