@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import tracemalloc
 from pathlib import Path
 
 import polars as pl
@@ -86,6 +87,30 @@ def test_ray_minhash_over_many_small_blocks_equals_local_for_each_verify_and_kee
     assert [s.rows_removed > 0 for s in local_stats if s.name == "dedup_minhash"] == [True] * 3
     assert local[0].equals(ray[0]) and local[1].equals(ray[1])
     _same_counts(local_stats, ray_stats)
+
+
+def test_ray_minhash_leaves_the_signatures_on_the_cluster(ray_cluster, tmp_path: Path) -> None:
+    from curate.config import SourceConfig
+    from curate.engines import LocalEngine
+    from curate.engines.ray import RayEngine
+    from curate.stages.base import StageContext
+    from curate.stages.dedup_minhash import DedupMinhash, DedupMinhashConfig
+
+    source = SourceConfig(path="support_sample.jsonl", format="table", kind="sft",
+                          mapping={"user": "instruction", "assistant": "response", "label": "category"})
+    rows = LocalEngine().read([source], base_dir=REPO / "pipelines" / "data", store=Store(tmp_path / "store")).valid
+    frame = pl.concat([rows] * 10)  # 21,990 rows: each row and its nine copies form a cluster
+    stage = DedupMinhash(DedupMinhashConfig(num_perm=256, bands=4, rows=32, batch_size=2_000))
+    ctx = StageContext(dataset="t", kind="sft", base_dir=tmp_path, store=None, stage_id="dedup_minhash")
+    engine = RayEngine()
+    engine.run_stage(stage, frame.head(3_000), ctx)  # imports and worker start-up out of the way
+    tracemalloc.start()
+    ray, _ = engine.run_stage(stage, frame, ctx)
+    numpy_peak = tracemalloc.get_traced_memory()[1]  # numpy arrays count here, polars and Ray buffers do not
+    tracemalloc.stop()
+    local = stage.apply(frame, ctx)
+    assert_frame_equal(ray.kept, local.kept) and assert_frame_equal(ray.removed, local.removed)
+    assert numpy_peak < frame.height * 256 * 4 / 2  # half of all signatures (the old path held them all: 70 MB)
 
 
 def test_curate_run_engine_ray_prints_what_local_prints(ray_cluster, tmp_path: Path) -> None:
