@@ -109,7 +109,8 @@ def test_ray_minhash_leaves_the_signatures_on_the_cluster(ray_cluster, tmp_path:
     numpy_peak = tracemalloc.get_traced_memory()[1]  # numpy arrays count here, polars and Ray buffers do not
     tracemalloc.stop()
     local = stage.apply(frame, ctx)
-    assert_frame_equal(ray.kept, local.kept) and assert_frame_equal(ray.removed, local.removed)
+    assert_frame_equal(ray.kept, local.kept)
+    assert_frame_equal(ray.removed, local.removed)
     assert numpy_peak < frame.height * 256 * 4 / 2  # half of all signatures (the old path held them all: 70 MB)
 
 
