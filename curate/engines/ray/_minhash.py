@@ -98,9 +98,9 @@ class _Signed:
 
         if not len(a):
             return np.empty(0)
-        if len(sorted_unique(a)) > len(sorted_unique(b)):
-            a, b = b, a
-        known = sorted_unique(a)
+        known, other = sorted_unique(a), sorted_unique(b)
+        if len(known) > len(other):
+            a, b, known = b, a, other
         take, estimate = ray.remote(_take), ray.remote(_estimate)
         parts = ray.get([take.remote(self.blocks[i], known[s]) for i, s in self._by_block(known)])
         known_ref = ray.put((known, np.concatenate(parts)))
