@@ -263,3 +263,40 @@ def test_ray_searches_semantic_partitions_in_tasks_with_the_local_result(ray_clu
     assert local[0].equals(ray[0]) and local[1].equals(ray[1])
     _same_counts(local_stats, ray_stats)
     assert [s.extra["partitions"] for s in ray_stats if s.stage.startswith("dedup_semantic")] == [8, 1]
+
+
+def test_ray_probes_benchmarks_in_many_blocks_and_removes_what_local_removes(ray_cluster, shared_data: Path) -> None:
+    from curate import benchmarks
+    from curate.engines.ray import RayEngine
+    from curate.records import build_frame
+    from curate.stages.base import StageContext
+    from curate.stages.decontaminate import Decontaminate, DecontaminateConfig
+    from curate.stages.split import Split, SplitConfig
+
+    bitext = shared_data / "bitext_customer_support" / "Bitext_Sample_Customer_Support_Training_Dataset.csv"
+    rows = pl.read_csv(bitext, infer_schema=False, n_rows=2000).select("instruction", "response").rows()
+    gsm8k = benchmarks.load_builtin("gsm8k", root=shared_data)["prompt"]
+    truthfulqa = benchmarks.load_builtin("truthfulqa", root=shared_data)["prompt"]
+    users = [user for user, _ in rows]
+    for k in range(10):  # exact copies, one every 150 rows
+        users[150 * k] = gsm8k[k]
+    for k in range(12):  # one item's n-grams in 12 rows: more than max_train_rows (10) of the whole frame
+        users[160 * k + 40] = f"Quick question before I order: {gsm8k[50]}"
+    for k in range(8):  # short items inside longer turns: judged on rare words counted over the whole frame
+        users[230 * k + 70] = f"My friend asked me this: {truthfulqa[k]} Anyway, how do I cancel my order?"
+    records = [{"messages": [{"role": "user", "content": u}, {"role": "assistant", "content": a}]}
+               for u, (_, a) in zip(users, rows, strict=True)]
+    ctx = StageContext(dataset="t", kind="sft", base_dir=shared_data, store=None, stage_id="decontaminate")
+    frame = Split(SplitConfig(test=0.1, validation=0.1, seed=0)).apply(build_frame("sft", records)[0], ctx).kept
+    stage = Decontaminate(DecontaminateConfig(against=["gsm8k", "truthfulqa"], benchmarks_dir=str(shared_data),
+                                              batch_rows=150))  # 4,000 turns: 27 blocks of 150
+    local = stage.apply(frame, ctx)
+    ray, _ = RayEngine().run_stage(stage, frame, ctx)
+    assert_frame_equal(ray.kept, local.kept)
+    assert_frame_equal(ray.removed, local.removed)  # the same ids, reasons and details
+    reasons = set(local.removed["reason"])
+    assert {"benchmark_exact_match", "benchmark_contains_item", "heldout_exact_match"} <= reasons
+    assert local.stats["ignored_frequent_ngrams"] > 0
+    assert ray.stats.pop("ray_blocks") == 27
+    ray.stats["index"], local.stats["index"] = ray.stats["index"]["entries"], local.stats["index"]["entries"]
+    assert ray.stats == local.stats  # frequent n-grams ignored, weak matches, held-out check, per benchmark

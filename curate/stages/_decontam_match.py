@@ -3,6 +3,11 @@
 Matching works on turns, not rows: every message of a row is probed on its own, so a turn can
 equal an item exactly and n-grams never run across two turns. :mod:`._decontam_judge` decides
 which candidates count.
+
+Probing is split in two so an engine can run the batches elsewhere: :func:`probe_batch` handles one
+batch of turns against the index's :class:`Lookup` (row-local), :func:`merge` joins the batches'
+:class:`Part` s and does what needs the whole frame (n-grams in too many rows). :func:`probe` is both,
+in this process.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from curate.stages._decontam_index import NGRAM, BenchmarkIndex
 from curate.stages._ngrams import GramHasher, Normalisation, tokenise
 
 Track = Callable[..., Iterator]
+ProbeFn = Callable[..., "Probe"]  # probe()'s signature: (turns, index, *, batch_rows, normalisation, max_rows, track)
 
 HITS = {"h": pl.UInt64, "turn": pl.Int64, "tstart": pl.Int64, "item": pl.UInt32, "start": pl.UInt32,
         "match": pl.UInt8, "n": pl.UInt16}
@@ -83,6 +89,94 @@ def _drop_frequent(matches: pl.DataFrame, max_rows: int | None, rows: np.ndarray
     return matches.filter(~pl.col("h").is_in(frequent["h"].implode())), frequent.height
 
 
+@dataclass
+class Lookup:
+    """What probing a batch of turns needs from an index (built once, shipped once to Ray workers)."""
+
+    tables: dict[int, pl.DataFrame]  # N -> (h, item, start, match) of the N-word entries
+    exact: pl.DataFrame  # the index's whole-item hashes
+    vocab: pl.Series  # the words of the short items, imploded: only their document frequency is needed
+
+
+def lookup_of(index: BenchmarkIndex) -> Lookup:
+    """The n-gram tables of ``index`` per N, its whole-item hashes and its short items' words."""
+    tables = {
+        n: index.grams.filter(pl.col("n") == n).select("h", "item", "start", "match") for n in index.lengths()
+    }
+    short_items = index.grams.filter(pl.col("match") != NGRAM)["item"].unique()
+    vocab = pl.concat([index.items["words"].gather(short_items), index.items["prompt_words"].gather(short_items)])
+    return Lookup(tables=tables, exact=index.exact, vocab=vocab.explode().drop_nulls().unique().implode())
+
+
+@dataclass
+class Part:
+    """What one batch of turns found, before the frame-global steps (:func:`merge`)."""
+
+    hits: pl.DataFrame  # HITS schema, turns numbered in the whole frame
+    exact: pl.DataFrame  # (turn, item, match, n)
+    lengths: np.ndarray  # tokens per turn of the batch
+    df: pl.DataFrame  # (word, df) over the batch's counted turns
+
+    @classmethod
+    def empty(cls, lengths: np.ndarray) -> Part:
+        """Nothing found in turns of these ``lengths``."""
+        return cls(pl.DataFrame(schema=HITS), pl.DataFrame(schema=_EXACT), lengths, pl.DataFrame(schema=_DF))
+
+
+def probe_batch(texts: pl.Series, lookup: Lookup, *, first_turn: int, counted: np.ndarray,
+                normalisation: Normalisation) -> Part:
+    """Hits of the turns ``texts`` (numbered from ``first_turn``) against ``lookup``; ``counted``
+    flags the turns whose words count in the document frequency (first copies of a text)."""
+    tokens = tokenise(texts, normalisation=normalisation)
+    if tokens.size == 0:
+        return Part.empty(tokens.lengths)
+    found = []
+    hasher = GramHasher(tokens)
+    first = np.concatenate([[0], np.cumsum(tokens.lengths)])
+    for n, table in lookup.tables.items():
+        h, pos = hasher.grams(n)
+        row = tokens.row[pos]
+        probe_frame = pl.DataFrame({"h": h, "turn": row + first_turn, "tstart": pos - first[row]})
+        hit = probe_frame.join(table, on="h", how="inner")
+        if hit.height:
+            found.append(hit.with_columns(n=pl.lit(n, pl.UInt16)))
+    nonempty = np.flatnonzero(tokens.lengths > 0)
+    whole = pl.DataFrame(
+        {"h": hasher.whole(nonempty), "turn": nonempty + first_turn, "words": tokens.lengths[nonempty]}
+    )
+    same = whole.join(lookup.exact, on="h", how="inner").filter(pl.col("words") == pl.col("n").cast(pl.Int64))
+    words = pl.DataFrame({"word": tokens.words, "turn": tokens.row})
+    words = words.filter(pl.Series(counted[tokens.row]) & pl.col("word").is_in(lookup.vocab))
+    return Part(
+        hits=pl.concat(found).select(*HITS).cast(HITS) if found else pl.DataFrame(schema=HITS),
+        exact=same.select("turn", "item", "match", "n").cast(_EXACT),
+        lengths=tokens.lengths,
+        df=words.unique().group_by("word").len("df").cast(_DF),
+    )
+
+
+def merge(parts: list[Part], turns: Turns, *, max_rows: int | None, normalisation: Normalisation) -> Probe:
+    """The batches' finds as one :class:`Probe` (``parts`` in turn order), less n-grams found in
+    more than ``max_rows`` rows of the whole frame."""
+    parts = parts or [Part.empty(np.zeros(0, np.int64))]
+    hits, ignored = _drop_frequent(pl.concat([p.hits for p in parts]), max_rows, turns.row)
+    return Probe(
+        hits=hits,
+        exact=pl.concat([p.exact for p in parts]),
+        lengths=np.concatenate([p.lengths for p in parts]),
+        df=pl.concat([p.df for p in parts]).group_by("word").agg(pl.col("df").sum()),
+        ignored=ignored,
+        distinct_turns=int(counted_turns(turns).sum()),
+        texts=turns.text,
+        normalisation=normalisation,
+    )
+
+
+def counted_turns(turns: Turns) -> np.ndarray:
+    """True for the first copy of each turn text: copies of one text do not make its words common."""
+    return turns.text.is_first_distinct().to_numpy()
+
+
 def probe(
     turns: Turns,
     index: BenchmarkIndex,
@@ -93,46 +187,13 @@ def probe(
     track: Track = _no_track,
 ) -> Probe:
     """Every (turn, index entry) pair whose hashes agree, less n-grams found in more than
-    ``max_rows`` rows; every turn equal to a whole item."""
-    tables = {
-        n: index.grams.filter(pl.col("n") == n).select("h", "item", "start", "match") for n in index.lengths()
-    }
-    short_items = index.grams.filter(pl.col("match") != NGRAM)["item"].unique()
-    vocab = pl.concat([index.items["words"].gather(short_items), index.items["prompt_words"].gather(short_items)])
-    vocab = vocab.explode().drop_nulls().unique().implode()
-    found, exact, lengths, df = [], [], [], []
-    distinct = turns.text.is_first_distinct().to_numpy()
+    ``max_rows`` rows; every turn equal to a whole item. Batches of ``batch_rows`` turns in this
+    process; the ``ray`` engine probes the same batches on its workers (curate/engines/ray/_decontaminate.py)."""
+    lookup, counted = lookup_of(index), counted_turns(turns)
     starts = range(0, len(turns.text), batch_rows)
-    for lo in track(starts, description="benchmark n-grams", total=len(starts)):
-        tokens = tokenise(turns.text.slice(lo, batch_rows), normalisation=normalisation)
-        lengths.append(tokens.lengths)
-        if tokens.size == 0:
-            continue
-        hasher = GramHasher(tokens)
-        first = np.concatenate([[0], np.cumsum(tokens.lengths)])
-        for n, table in tables.items():
-            h, pos = hasher.grams(n)
-            row = tokens.row[pos]
-            probe_frame = pl.DataFrame({"h": h, "turn": row + lo, "tstart": pos - first[row]})
-            hit = probe_frame.join(table, on="h", how="inner")
-            if hit.height:
-                found.append(hit.with_columns(n=pl.lit(n, pl.UInt16)))
-        nonempty = np.flatnonzero(tokens.lengths > 0)
-        whole = pl.DataFrame({"h": hasher.whole(nonempty), "turn": nonempty + lo, "words": tokens.lengths[nonempty]})
-        same = whole.join(index.exact, on="h", how="inner").filter(pl.col("words") == pl.col("n").cast(pl.Int64))
-        exact.append(same.select("turn", "item", "match", "n"))
-        counted = pl.Series(distinct[lo : lo + batch_rows][tokens.row])
-        words = pl.DataFrame({"word": tokens.words, "turn": tokens.row}).filter(counted & pl.col("word").is_in(vocab))
-        df.append(words.unique().group_by("word").len("df"))
-    hits = pl.concat(found).select(*HITS).cast(HITS) if found else pl.DataFrame(schema=HITS)
-    hits, ignored = _drop_frequent(hits, max_rows, turns.row)
-    return Probe(
-        hits=hits,
-        exact=pl.concat(exact) if exact else pl.DataFrame(schema=_EXACT),
-        lengths=np.concatenate(lengths) if lengths else np.zeros(0, np.int64),
-        df=pl.concat(df).group_by("word").agg(pl.col("df").sum()) if df else pl.DataFrame(schema=_DF),
-        ignored=ignored,
-        distinct_turns=int(distinct.sum()),
-        texts=turns.text,
-        normalisation=normalisation,
-    )
+    parts = [
+        probe_batch(turns.text.slice(lo, batch_rows), lookup, first_turn=lo, counted=counted[lo : lo + batch_rows],
+                    normalisation=normalisation)
+        for lo in track(starts, description="benchmark n-grams", total=len(starts))
+    ]
+    return merge(parts, turns, max_rows=max_rows, normalisation=normalisation)

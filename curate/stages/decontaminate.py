@@ -36,7 +36,7 @@ from curate.records import text_of
 from curate.stages._decontam_heldout import heldout_matches
 from curate.stages._decontam_index import BenchmarkIndex, build_index, cache_key, load_index, save_index
 from curate.stages._decontam_judge import MatchRule, judge, per_row
-from curate.stages._decontam_match import probe, turns_of
+from curate.stages._decontam_match import ProbeFn, probe, turns_of
 from curate.stages._ngrams import Normalisation
 from curate.stages.base import Stage, StageConfig, StageContext, StageResult, detail_json
 from curate.stages.registry import register
@@ -180,7 +180,9 @@ class Decontaminate(Stage):
         cfg = self.config
         return MatchRule(full_ngram=cfg.ngram, near_copy=cfg.near_copy, min_rare_words=cfg.min_rare_words)
 
-    def apply(self, frame: pl.DataFrame, ctx: StageContext) -> StageResult:
+    def apply(self, frame: pl.DataFrame, ctx: StageContext, *, probe_with: ProbeFn = probe) -> StageResult:
+        """``probe_with`` finds the candidate matches (the ``ray`` engine's runs on its workers);
+        everything frame-global (frequent n-grams, rare words, judging, held-out check) runs here."""
         cfg = self.config
         reason = np.full(frame.height, None, dtype=object)
         detail = np.full(frame.height, None, dtype=object)
@@ -191,8 +193,8 @@ class Decontaminate(Stage):
         if index is not None:
             roles = None if cfg.text == "all" else [cfg.text]
             turns = turns_of(frame, ctx.kind, roles=roles)
-            found = probe(turns, index, batch_rows=cfg.batch_rows, normalisation=cfg.normalisation,
-                          max_rows=cfg.max_train_rows, track=ctx.track)
+            found = probe_with(turns, index, batch_rows=cfg.batch_rows, normalisation=cfg.normalisation,
+                               max_rows=cfg.max_train_rows, track=ctx.track)
             accepted = judge(found, index, self.rule)
             stats["ignored_frequent_ngrams"] = found.ignored
             stats["weak_matches_ignored"] = found.candidate_pairs() - accepted.select("turn", "item").n_unique()

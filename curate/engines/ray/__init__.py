@@ -1,4 +1,4 @@
-"""The ``ray`` engine: reading, row stages and MinHash on a Ray cluster, the other stages on the driver.
+"""The ``ray`` engine: reading, row stages, MinHash, semantic dedup and the decontaminate probe on a Ray cluster.
 
 Which stage runs where, and what the driver holds, is listed in docs/engines.md. Every stage
 still goes through :meth:`curate.stages.base.Stage.run`, so the stats row, the error context
@@ -29,21 +29,23 @@ __all__ = ["DISTRIBUTED", "RayEngine"]
 
 
 def _distributed() -> dict[str, Callable]:
+    from curate.engines.ray._decontaminate import decontaminate
     from curate.engines.ray._minhash import minhash
     from curate.engines.ray._rows import map_rows
     from curate.engines.ray._semantic import semantic
 
-    return {"quality": map_rows, "dedup_minhash": minhash, "dedup_semantic": semantic}
+    return {"quality": map_rows, "dedup_minhash": minhash, "dedup_semantic": semantic, "decontaminate": decontaminate}
 
 
-DISTRIBUTED = ("quality", "dedup_minhash", "dedup_semantic")  # stages with a Ray path; the others run on the driver
+DISTRIBUTED = ("quality", "dedup_minhash", "dedup_semantic", "decontaminate")  # the others run on the driver
 
 
 class RayEngine(Engine):
     """Reads input files in chunks (:mod:`curate.engines.ray._read`), runs ``quality`` in
-    ``map_batches``, ``dedup_minhash``'s signatures and LSH buckets and ``dedup_semantic``'s
-    embeddings (actor pool) and partition searches (a task each) on Ray; every other stage, and
-    the global steps of those (components, k-means, keep rule), on the driver over the collected frame.
+    ``map_batches``, ``dedup_minhash``'s signatures and LSH buckets, ``dedup_semantic``'s
+    embeddings (actor pool) and partition searches (a task each) and ``decontaminate``'s benchmark
+    probe on Ray; every other stage, and the global steps of those (components, k-means, keep rule,
+    judging matches, the held-out check), on the driver over the collected frame.
 
     Parameters
     ----------
