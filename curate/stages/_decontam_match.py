@@ -155,9 +155,10 @@ def probe_batch(texts: pl.Series, lookup: Lookup, *, first_turn: int, counted: n
     )
 
 
-def merge(parts: list[Part], turns: Turns, *, max_rows: int | None, normalisation: Normalisation) -> Probe:
+def merge(parts: list[Part], turns: Turns, *, counted: np.ndarray, max_rows: int | None,
+          normalisation: Normalisation) -> Probe:
     """The batches' finds as one :class:`Probe` (``parts`` in turn order), less n-grams found in
-    more than ``max_rows`` rows of the whole frame."""
+    more than ``max_rows`` rows of the whole frame; ``counted`` is :func:`counted_turns` of ``turns``."""
     parts = parts or [Part.empty(np.zeros(0, np.int64))]
     hits, ignored = _drop_frequent(pl.concat([p.hits for p in parts]), max_rows, turns.row)
     return Probe(
@@ -166,7 +167,7 @@ def merge(parts: list[Part], turns: Turns, *, max_rows: int | None, normalisatio
         lengths=np.concatenate([p.lengths for p in parts]),
         df=pl.concat([p.df for p in parts]).group_by("word").agg(pl.col("df").sum()),
         ignored=ignored,
-        distinct_turns=int(counted_turns(turns).sum()),
+        distinct_turns=int(counted.sum()),
         texts=turns.text,
         normalisation=normalisation,
     )
@@ -196,4 +197,4 @@ def probe(
                     normalisation=normalisation)
         for lo in track(starts, description="benchmark n-grams", total=len(starts))
     ]
-    return merge(parts, turns, max_rows=max_rows, normalisation=normalisation)
+    return merge(parts, turns, counted=counted, max_rows=max_rows, normalisation=normalisation)

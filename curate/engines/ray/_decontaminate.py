@@ -61,7 +61,7 @@ def _probe_on_ray(turns: Turns, index: BenchmarkIndex, *, batch_rows: int, norma
 
     counted = counted_turns(turns)
     if not len(counted):
-        return merge([], turns, max_rows=max_rows, normalisation=normalisation)
+        return merge([], turns, counted=counted, max_rows=max_rows, normalisation=normalisation)
     table = pl.DataFrame({"turn": np.arange(len(turns.text), dtype=np.int64), "text": turns.text, "counted": counted})
     starts = range(0, table.height, batch_rows)
     dataset = ray.data.from_arrow([table.slice(lo, batch_rows).to_arrow() for lo in starts])
@@ -70,7 +70,8 @@ def _probe_on_ray(turns: Turns, index: BenchmarkIndex, *, batch_rows: int, norma
         fn_kwargs={"lookup_ref": ray.put(lookup_of(index)), "normalisation": normalisation},
     ))
     blocks.append(len(starts))
-    return merge([_part(out, i) for i in range(out.height)], turns, max_rows=max_rows, normalisation=normalisation)
+    parts = [_part(out, i) for i in range(out.height)]
+    return merge(parts, turns, counted=counted, max_rows=max_rows, normalisation=normalisation)
 
 
 def decontaminate(stage: Decontaminate, frame: pl.DataFrame, ctx: StageContext) -> StageResult:
